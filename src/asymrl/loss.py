@@ -1,0 +1,164 @@
+"""The policy loss: PPO clipped surrogate, clip-higher, dual-clip, entropy bonus, and aggregation.
+
+PAPER.md section 1: with ``rho_t = exp(logp_new - logp_old)`` the per-token loss is
+``l_t = -min(rho_t A_t, clip(rho_t, 1 - eps_low, 1 + eps_high) A_t)``; section 4 adds the entropy
+bonus (``loss -= coef * H``) and Dr.GRPO's constant normaliser.
+
+Aggregation across micro-batches and ranks: the trainer splits a mini-batch into micro-batches (and
+ranks) and sums their gradients. To make that sum equal the gradient of the whole mini-batch, each
+micro-batch divides by the *mini-batch-wide* count (``num_tokens`` / ``num_sequences``), which the
+trainer computes once before the micro-batch loop. Left unset, the counts of the given batch are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+LossAggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+LOSS_AGGREGATIONS: tuple[str, ...] = LossAggregation.__args__
+
+
+def aggregate(
+    per_token: torch.Tensor,
+    mask: torch.Tensor,
+    mode: str = "token-mean",
+    *,
+    num_tokens: float | torch.Tensor | None = None,
+    num_sequences: float | torch.Tensor | None = None,
+    constant: float | None = None,
+) -> torch.Tensor:
+    """Reduce a ``(batch, tokens)`` loss to a scalar over the valid tokens of ``mask``.
+
+    * ``token-mean`` (DAPO; PAPER.md sec. 1): sum over valid tokens / ``num_tokens``.
+    * ``seq-mean-token-mean``: mean over each sequence's tokens, summed / ``num_sequences``.
+    * ``seq-mean-token-sum-norm`` (Dr.GRPO): sum over valid tokens / (``constant`` x ``num_sequences``),
+      where ``constant`` is the maximum response length.
+    """
+    mask = mask.to(per_token.dtype)
+    if mode == "token-mean":
+        denominator = mask.sum() if num_tokens is None else num_tokens
+        return (per_token * mask).sum() / torch.clamp_min(torch.as_tensor(denominator), 1)
+    sequences = mask.shape[0] if num_sequences is None else num_sequences
+    sequences = torch.clamp_min(torch.as_tensor(sequences, dtype=per_token.dtype), 1)
+    if mode == "seq-mean-token-mean":
+        per_sequence = (per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1)
+        return per_sequence.sum() / sequences
+    if mode == "seq-mean-token-sum-norm":
+        if constant is None or constant <= 0:
+            raise ValueError("seq-mean-token-sum-norm needs a positive constant (max response length)")
+        return (per_token * mask).sum() / (constant * sequences)
+    raise ValueError(f"unknown loss aggregation {mode!r}; choose one of {', '.join(LOSS_AGGREGATIONS)}")
+
+
+def clipped_surrogate(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    dual_clip: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-token PPO loss ``-min(rho A, clip(rho, 1-eps_low, 1+eps_high) A)`` (PAPER.md sec. 1).
+
+    ``dual_clip = c > 1`` (Ye et al. 2020) also bounds the loss of negative-advantage tokens by
+    ``-c A``, so a token whose ratio exploded cannot dominate. Returns the per-token loss and
+    per-token boolean masks of where each bound is active (for the clip-fraction metrics).
+    """
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    loss = torch.maximum(unclipped, clipped)
+    active = {
+        # The clip bound binds where the clipped term is the larger (the loss's gradient is cut).
+        "clip_low": (clipped > unclipped) & (advantages < 0),
+        "clip_high": (clipped > unclipped) & (advantages > 0),
+    }
+    if dual_clip is not None:
+        if dual_clip <= 1.0:
+            raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
+        bound = -advantages * dual_clip
+        active["dual_clip"] = (loss > bound) & (advantages < 0)
+        loss = torch.where(advantages < 0, torch.minimum(loss, bound), loss)
+    return loss, active
+
+
+def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(old || new): ``exp(d) - 1 - d`` with ``d = old - new`` (>= 0)."""
+    delta = old_logprobs - logprobs
+    return torch.expm1(delta) - delta
+
+
+@dataclass
+class PolicyLossConfig:
+    """The knobs of :func:`policy_loss` (every Table 1 variant is a setting of these)."""
+
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    dual_clip: float | None = None
+    entropy_coef: float = 0.0
+    aggregation: str = "token-mean"
+    aggregation_constant: float | None = None
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    config: PolicyLossConfig = PolicyLossConfig(),
+    *,
+    entropy: torch.Tensor | None = None,
+    num_tokens: float | torch.Tensor | None = None,
+    num_sequences: float | torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The training loss of one (micro-)batch and its metrics.
+
+    All tensors are ``(batch, tokens)``; ``advantages`` may also be ``(batch, 1)`` (one value per
+    rollout, PAPER.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``.
+    Metrics are token means over this batch's valid tokens: ``clip_frac_low``, ``clip_frac_high``,
+    ``approx_kl``, ``entropy`` and ``pg_loss``.
+    """
+    advantages = advantages.expand_as(logprobs)
+    per_token, active = clipped_surrogate(
+        logprobs, old_logprobs, advantages, config.eps_low, config.eps_high, config.dual_clip
+    )
+
+    def reduce(values: torch.Tensor) -> torch.Tensor:
+        return aggregate(
+            values,
+            mask,
+            config.aggregation,
+            num_tokens=num_tokens,
+            num_sequences=num_sequences,
+            constant=config.aggregation_constant,
+        )
+
+    pg_loss = reduce(per_token)
+    loss = pg_loss
+    if config.entropy_coef != 0.0:
+        if entropy is None:
+            raise ValueError("entropy_coef != 0 needs the per-token entropy")
+        loss = loss - config.entropy_coef * reduce(entropy)
+
+    with torch.no_grad():
+        valid = mask.bool()
+        count = valid.sum().clamp_min(1)
+
+        def token_mean(values: torch.Tensor) -> float:
+            return float((values.float() * valid).sum() / count)
+
+        metrics = {
+            "pg_loss": float(pg_loss.detach()),
+            "clip_frac_low": token_mean(active["clip_low"]),
+            "clip_frac_high": token_mean(active["clip_high"]),
+            "approx_kl": token_mean(approx_kl(logprobs, old_logprobs)),
+        }
+        if "dual_clip" in active:
+            metrics["dual_clip_frac"] = token_mean(active["dual_clip"])
+        if entropy is not None:
+            metrics["entropy"] = token_mean(entropy)
+    return loss, metrics

@@ -1,0 +1,84 @@
+"""Figures: the advantage curves of every estimator (the paper's Fig. 1 panels).
+
+    python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from asymrl import advantages  # noqa: E402
+
+# (label, estimator, params): the Table 1 rows whose advantage depends on the group alone.
+CURVES: list[tuple[str, str, dict]] = [
+    ("REINFORCE", "reinforce", {}),
+    ("GRPO (a=1/2)", "grpo", {}),
+    ("GRPO, verl (Bessel std)", "grpo", {"std": "sample", "eps": 1e-6}),
+    ("Pos-Only", "pos_only", {}),
+    ("Neg-Only", "neg_only", {}),
+    ("AsymGRPO (0.9, 0.4)", "asymgrpo", {"alpha_pos": 0.9, "alpha_neg": 0.4}),
+    ("AsymGRPO sym. (0.65)", "asymgrpo", {"alpha_pos": 0.65, "alpha_neg": 0.65}),
+    ("EntDecrease (flip +)", "ent_decrease", {}),
+    ("EntIncrease (flip -)", "ent_increase", {}),
+    ("Dr.GRPO", "dr_grpo", {}),
+    ("Pass@K (k=4)", "passk", {"k": 4}),
+]
+
+
+def plot_advantage_curves(group_size: int, out: Path) -> Path:
+    """One panel per estimator: A+(p) of correct and A-(p) of wrong rollouts on the grid p = k/G,
+    with GRPO's curve in grey for reference."""
+    curves = [c for c in CURVES if group_size >= 3 or not c[1].startswith("ent_")]
+    columns = 4
+    rows = -(-len(curves) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows), sharex=True, sharey=True)
+    grid = [k / group_size for k in range(group_size + 1)]
+    reference = advantages.channel_curves("grpo", group_size)
+
+    def draw(axis, values, **style):
+        points = [(p, a) for p, a in zip(grid, values) if a is not None]
+        axis.plot([p for p, _ in points], [a for _, a in points], marker="o", markersize=3, **style)
+
+    for axis, (label, name, params) in zip(axes.flat, curves):
+        pos, neg = advantages.channel_curves(name, group_size, **params)
+        for values in reference:
+            draw(axis, values, color="0.75", linestyle="--", linewidth=1)
+        draw(axis, pos, color="tab:green", linewidth=1.6, label="$A^+$ (correct)")
+        draw(axis, neg, color="tab:red", linewidth=1.6, label="$A^-$ (wrong)")
+        axis.axhline(0.0, color="grey", linewidth=0.6)
+        axis.set_title(label, fontsize=10)
+        axis.grid(alpha=0.3)
+    for axis in axes.flat[len(curves):]:
+        axis.axis("off")
+    for axis in axes[-1]:
+        axis.set_xlabel("group accuracy p = k / G")
+    for axis in axes[:, 0]:
+        axis.set_ylabel("advantage")
+    axes.flat[0].legend(fontsize=8, loc="upper right")
+    figure.suptitle(f"Advantage curves at G = {group_size} (grey dashed: GRPO)", fontsize=12)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asymrl.plots", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    curves = commands.add_parser("advantage-curves", help="A+(p) and A-(p) of every estimator")
+    curves.add_argument("--group-size", type=int, default=8)
+    curves.add_argument("--out", type=Path, default=Path("docs/advantage_curves.png"))
+    args = parser.parse_args(argv)
+    if args.command == "advantage-curves":
+        print(f"wrote {plot_advantage_curves(args.group_size, args.out)}")
+
+
+if __name__ == "__main__":
+    main()
