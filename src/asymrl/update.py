@@ -1,0 +1,302 @@
+"""The policy update on accelerate + DeepSpeed ZeRO: model, optimizer, micro-batched PPO steps.
+
+The distributed engine is accelerate (plain, DDP, or DeepSpeed ZeRO-2/3 as the launch config says);
+nothing here implements communication itself. What this module adds is the bookkeeping that makes
+the *token-level* loss exact under any split:
+
+* a mini-batch of rollouts (across all ranks) is one optimizer step; each rank cuts its share into
+  ``gradient_accumulation_steps`` micro-batches of ``micro_batch_size`` sequences;
+* every micro-batch's loss is normalised by the mini-batch-wide token / sequence counts (summed over
+  ranks), then multiplied by ``gradient_accumulation_steps x world_size`` because accelerate and
+  DeepSpeed divide the loss by the former and average gradients over the latter. The gradient that
+  reaches the optimizer is then exactly the gradient of the whole mini-batch's loss (PAPER.md sec. 1).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType, InitProcessGroupKwargs
+
+from asymrl.logprobs import sequence_logprobs
+from asymrl.loss import PolicyLossConfig, policy_loss
+
+
+def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float) -> Accelerator:
+    """An ``Accelerator`` that works the same on CPU (gloo) and GPU (nccl), with or without DeepSpeed.
+
+    Traps handled (ENVIRONMENT.md): without CUDA the process group must be created with gloo, or
+    every rank believes it is rank 0 of 1; DeepSpeed needs integer micro-batch and clipping values
+    because no dataloader is prepared.
+    """
+    on_cpu = not torch.cuda.is_available()
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    handlers = [InitProcessGroupKwargs(backend="gloo")] if on_cpu and launched else []
+    accelerator = Accelerator(
+        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu
+    )
+    plugin = accelerator.state.deepspeed_plugin
+    if plugin is not None:
+        ds_config = plugin.deepspeed_config
+        ds_config["train_micro_batch_size_per_gpu"] = micro_batch_size
+        ds_config["gradient_accumulation_steps"] = gradient_accumulation_steps
+        ds_config["train_batch_size"] = micro_batch_size * gradient_accumulation_steps * accelerator.num_processes
+        ds_config["gradient_clipping"] = grad_clip
+        # A torch optimizer under ZeRO-offload (ENVIRONMENT.md trap 3).
+        ds_config.setdefault("zero_force_ds_cpu_optimizer", False)
+    return accelerator
+
+
+class PolicyWithLogprobs(torch.nn.Module):
+    """Wraps a causal LM so that its forward returns per-token log-probs and entropies.
+
+    accelerate / DDP / DeepSpeed wrap *this* module, so their forward hooks (gradient reduction,
+    ZeRO-3 parameter gathering) run, while the LM head is applied in chunks to response positions only.
+    """
+
+    def __init__(self, model: torch.nn.Module, chunk_size: int = 1024):
+        super().__init__()
+        self.model = model
+        self.chunk_size = chunk_size
+
+    def forward(self, input_ids, attention_mask, response_mask, temperature: float = 1.0):
+        return sequence_logprobs(
+            self.model, input_ids, attention_mask, response_mask, temperature=temperature, chunk_size=self.chunk_size
+        )
+
+
+@dataclass
+class RolloutBatch:
+    """Right-padded rollouts of one training step on this rank, one row per rollout."""
+
+    input_ids: torch.Tensor  # (rows, seq)
+    attention_mask: torch.Tensor  # (rows, seq)
+    response_mask: torch.Tensor  # (rows, seq): 1 on response tokens
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def rows(self, index: slice | torch.Tensor) -> "RolloutBatch":
+        """A subset of rows, trimmed to the longest sequence among them."""
+        attention = self.attention_mask[index]
+        length = int(attention.sum(dim=1).max()) if len(attention) else 0
+        return RolloutBatch(self.input_ids[index, :length], attention[:, :length], self.response_mask[index, :length])
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
+    """Multiplier of the base lr at optimizer step ``s``: linear warm-up, then constant / cosine / linear."""
+
+    def multiplier(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if schedule == "linear":
+            return 1.0 - progress
+        raise ValueError(f"unknown lr schedule {schedule!r}")
+
+    return multiplier
+
+
+@dataclass
+class UpdateConfig:
+    """Everything :class:`PolicyUpdater` needs, independent of how the run is configured."""
+
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    total_optimizer_steps: int = 1
+    grad_clip: float = 1.0
+    micro_batch_size: int = 4
+    ppo_epochs: int = 1
+    temperature: float = 1.0
+    logprob_chunk_size: int = 1024
+    gradient_checkpointing: bool = False
+    loss: PolicyLossConfig = field(default_factory=PolicyLossConfig)
+
+
+class PolicyUpdater:
+    """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights."""
+
+    def __init__(self, accelerator: Accelerator, model: torch.nn.Module, config: UpdateConfig):
+        self.accelerator = accelerator
+        self.config = config
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, betas=tuple(config.adam_betas), weight_decay=config.weight_decay
+        )
+        policy = PolicyWithLogprobs(model, config.logprob_chunk_size)
+        self.policy, self.optimizer = accelerator.prepare(policy, optimizer)
+        # Stepped by hand once per optimizer step (accelerate's wrapper would step it once per process).
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self._raw_optimizer(),
+            lr_lambda(config.lr_schedule, config.warmup_steps, config.total_optimizer_steps),
+        )
+        self.optimizer_steps = 0
+        self.skipped_steps = 0
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _raw_optimizer(self) -> torch.optim.Optimizer:
+        optimizer = self.optimizer
+        while hasattr(optimizer, "optimizer"):
+            optimizer = optimizer.optimizer
+        return optimizer
+
+    @property
+    def uses_deepspeed(self) -> bool:
+        return self.accelerator.distributed_type == DistributedType.DEEPSPEED
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The bare transformers model (unwrapped from DDP / DeepSpeed)."""
+        return self.accelerator.unwrap_model(self.policy).model
+
+    def _global_sum(self, value: float) -> float:
+        tensor = torch.tensor([float(value)], device=self.accelerator.device)
+        return float(self.accelerator.reduce(tensor, reduction="sum")) if self.accelerator.num_processes > 1 else value
+
+    def _micro_batches(self, batch: RolloutBatch, rows: torch.Tensor) -> Iterator[tuple[torch.Tensor, RolloutBatch]]:
+        size = self.config.micro_batch_size
+        for start in range(0, len(rows), size):
+            index = rows[start : start + size]
+            yield index, batch.rows(index)
+
+    def _to_device(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        device = self.accelerator.device
+        return batch.input_ids.to(device), batch.attention_mask.to(device), batch.response_mask.to(device)
+
+    # -- log-prob passes ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def logprobs(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs and entropies of every rollout under the current policy, ``(rows, seq)``.
+
+        Computed by the training model itself (not taken from the engine), micro-batch by micro-batch.
+        """
+        self.policy.eval()
+        logprobs = torch.zeros(batch.input_ids.shape, dtype=torch.float32)
+        entropy = torch.zeros_like(logprobs)
+        for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
+            logp, ent = self.policy(*self._to_device(micro), temperature=self.config.temperature)
+            length = micro.input_ids.shape[1]
+            logprobs[index, :length] = logp.float().cpu()
+            entropy[index, :length] = ent.float().cpu()
+        return logprobs, entropy
+
+    # -- the PPO update ----------------------------------------------------------------------------
+
+    def update(
+        self,
+        batch: RolloutBatch,
+        advantages: torch.Tensor,
+        old_logprobs: torch.Tensor,
+        mini_batch_rows: int,
+    ) -> dict[str, float]:
+        """``ppo_epochs`` passes over the rollouts in mini-batches of ``mini_batch_rows`` rows (this rank's
+        share), one optimizer step per mini-batch. ``advantages`` is ``(rows, seq)`` per token.
+        Returns metrics averaged over micro-batches (grad norm over optimizer steps)."""
+        config = self.config
+        if mini_batch_rows % config.micro_batch_size:
+            raise ValueError(f"mini-batch of {mini_batch_rows} rows is not a multiple of micro_batch_size {config.micro_batch_size}")
+        self.policy.train()
+        world = self.accelerator.num_processes
+        accumulation = mini_batch_rows // config.micro_batch_size
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        loss_sum, mini_batches = 0.0, 0
+
+        def add(key: str, value: float) -> None:
+            if value is not None and math.isfinite(value):
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+
+        for _ in range(config.ppo_epochs):
+            for start in range(0, len(batch), mini_batch_rows):
+                rows = torch.arange(start, min(start + mini_batch_rows, len(batch)))
+                mask = batch.response_mask[rows]
+                num_tokens = self._global_sum(mask.sum())
+                num_sequences = self._global_sum(len(rows))
+                mini_batches += 1
+                for index, micro in self._micro_batches(batch, rows):
+                    with self.accelerator.accumulate(self.policy):
+                        input_ids, attention_mask, response_mask = self._to_device(micro)
+                        length = input_ids.shape[1]
+                        logp, entropy = self.policy(input_ids, attention_mask, response_mask, temperature=config.temperature)
+                        loss, metrics = policy_loss(
+                            logp,
+                            old_logprobs[index, :length].to(logp.device),
+                            advantages[index, :length].to(logp.device),
+                            response_mask,
+                            config.loss,
+                            entropy=entropy,
+                            num_tokens=num_tokens,
+                            num_sequences=num_sequences,
+                        )
+                        # accelerate / DeepSpeed divide by the accumulation steps and average over
+                        # ranks; undo both so the mini-batch gradient is the plain sum (module doc).
+                        self.accelerator.backward(loss * accumulation * world)
+                        # pg_loss of a micro-batch is its share of the mini-batch loss: sum it.
+                        loss_sum += metrics.pop("pg_loss")
+                        for key, value in metrics.items():
+                            add(key, value)
+                        if self.accelerator.sync_gradients:
+                            add("grad_norm", self._finish_optimizer_step())
+        result = {f"actor/{key}": sums[key] / counts[key] for key in sums}
+        result["actor/pg_loss"] = self._global_sum(loss_sum) / max(mini_batches, 1)
+        result["actor/lr"] = self.scheduler.get_last_lr()[0]
+        result["actor/optimizer_steps"] = self.optimizer_steps
+        result["actor/skipped_steps"] = self.skipped_steps
+        return result
+
+    def _finish_optimizer_step(self) -> float:
+        """Clip, step (or skip on a non-finite gradient norm), schedule; returns the pre-clip norm."""
+        grad_norm = self.accelerator.clip_grad_norm_(self.policy.parameters(), self.config.grad_clip)
+        grad_norm = float(grad_norm) if grad_norm is not None else math.nan
+        applied = math.isfinite(grad_norm)
+        # DeepSpeed already stepped inside backward (and skips by itself on a non-finite norm).
+        if applied and not self.uses_deepspeed:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if applied:
+            self.scheduler.step()
+            self.optimizer_steps += 1
+        else:
+            self.skipped_steps += 1
+            self.accelerator.print(f"warning: non-finite gradient norm ({grad_norm}); optimizer step skipped")
+        return grad_norm
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def save_pretrained(self, out_dir: Path, tokenizer=None) -> None:
+        """Write a standard transformers model directory (ZeRO-3 shards gathered), main process only."""
+        state_dict = self.accelerator.get_state_dict(self.policy)
+        prefix = "model."
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)} if state_dict else None
+        if self.accelerator.is_main_process:
+            out_dir = Path(out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self.model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(out_dir)
+        self.accelerator.wait_for_everyone()
+
+
+def cpu_thread_setup() -> None:
+    """Pin intra-op threads to OMP_NUM_THREADS (2 processes on 2 cores oversubscribed 15x otherwise)."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads and threads.isdigit():
+        torch.set_num_threads(int(threads))

@@ -1,0 +1,72 @@
+"""Runs one PPO update of a tiny seeded Llama on fixed rollouts; launched by tests/test_update.py
+in one process or under ``accelerate launch`` (DDP / DeepSpeed ZeRO) with several processes.
+
+    python tests/update_worker.py OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from asymrl.loss import PolicyLossConfig
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
+
+ROWS, LENGTH, VOCAB = 8, 14, 50
+MINI_BATCH_ROWS, MICRO = 4, 2  # two optimizer steps over the 8 rollouts, in micro-batches of 2
+
+
+def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
+    generator = torch.Generator().manual_seed(123)
+    input_ids = torch.randint(3, VOCAB, (ROWS, LENGTH), generator=generator)
+    lengths = torch.randint(7, LENGTH + 1, (ROWS,), generator=generator)
+    positions = torch.arange(LENGTH)[None]
+    attention_mask = (positions < lengths[:, None]).long()
+    prompt_length = 4
+    response_mask = attention_mask * (positions >= prompt_length).long()
+    advantages = torch.randn(ROWS, 1, generator=generator) * response_mask
+    return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
+
+
+def main(out_path: str) -> None:
+    cpu_thread_setup()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+    ))
+    batch, advantages = fixed_rollouts()
+    probe_world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    rows_per_rank = MINI_BATCH_ROWS // probe_world
+    accelerator = build_accelerator(rows_per_rank // MICRO, MICRO, grad_clip=1.0)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    updater = PolicyUpdater(accelerator, model, UpdateConfig(
+        lr=1e-3, micro_batch_size=MICRO, temperature=0.8,
+        loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28, aggregation="token-mean"),
+    ))
+    # Each rank takes its share of every mini-batch: rows interleaved so that rank r of a 2-rank run
+    # holds rows {r, r+2, ...} of each mini-batch of 4 -- the same mini-batches as one process.
+    order = torch.cat([torch.arange(start + rank, start + MINI_BATCH_ROWS, world) for start in range(0, ROWS, MINI_BATCH_ROWS)])
+    local = RolloutBatch(batch.input_ids[order], batch.attention_mask[order], batch.response_mask[order])
+    old_logprobs, _ = updater.logprobs(local)
+    # Perturb old log-probs so that the ratio is not 1 and both clip bounds matter.
+    old_logprobs = old_logprobs + 0.3 * torch.sin(torch.arange(old_logprobs.shape[1])[None] + 7.0 * order[:, None])
+    metrics = updater.update(local, advantages[order] * local.response_mask, old_logprobs * local.response_mask, rows_per_rank)
+    state = accelerator.get_state_dict(updater.policy)
+    if accelerator.is_main_process:
+        weights = {k: v.float().flatten().tolist() for k, v in state.items()}
+        json.dump({"world": world, "metrics": metrics, "weights": weights}, open(out_path, "w"))
+    # Weights identical across ranks: compare each rank's full-parameter checksum.
+    checksum = torch.tensor([sum(float(v.double().sum()) for v in state.values())]) if state else torch.zeros(1)
+    gathered = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
+    if accelerator.is_main_process:
+        record = json.load(open(out_path))
+        record["rank_checksums"] = gathered
+        json.dump(record, open(out_path, "w"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
