@@ -1,0 +1,79 @@
+"""The paper's diagnostics (PAPER.md section 6) on hand-made steps, and the metric log."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from asymrl import metrics
+from asymrl.checkpoint import checkpoint_dir, complete_checkpoints, resolve_resume
+
+
+def test_group_outcomes():
+    rewards = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    out = metrics.group_outcomes(rewards)
+    assert out["groups/all_solved_frac"] == 0.25
+    assert out["groups/none_solved_frac"] == 0.5
+    assert out["groups/mixed_frac"] == 0.25
+    assert out["reward/accuracy"] == pytest.approx(5 / 16)
+
+
+def test_entropy_by_outcome_is_token_weighted():
+    rewards = torch.tensor([[1.0, 0.0]])
+    summed_entropy = torch.tensor([[2.0, 9.0]])  # rollout 0: 2 tokens of entropy 1; rollout 1: 3 tokens of 3
+    tokens = torch.tensor([[2.0, 3.0]])
+    out = metrics.entropy_by_outcome(summed_entropy, rewards, tokens)
+    assert out == {"entropy/all": pytest.approx(11 / 5), "entropy/correct": 1.0, "entropy/wrong": 3.0}
+    out = metrics.entropy_by_outcome(summed_entropy, torch.tensor([[0.0, 0.0]]), tokens)
+    assert math.isnan(out["entropy/correct"])
+
+
+def test_covariance_by_accuracy_hand_computed():
+    # Two groups with p = 1/2 and one with p = 1/4 (G = 4).
+    rewards = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    advantages = torch.tensor([[1.0, 1.0, -1.0, -1.0], [1.0, -1.0, 1.0, -1.0], [3.0, -1.0, -1.0, -1.0]])
+    mean_logprob = torch.tensor([[-1.0, -1.0, -3.0, -3.0], [-2.0, -2.0, -2.0, -2.0], [-1.0, -2.0, -2.0, -2.0]])
+    out = metrics.covariance_by_accuracy(mean_logprob, advantages, rewards)
+    # group 0: lbar centred (1,1,-1,-1), A centred (1,1,-1,-1) -> cov 1; group 1: cov 0 -> p=0.5 mean 0.5
+    # group 2: lbar centred (0.75,-0.25,-0.25,-0.25), A (3,-1,-1,-1) -> (2.25+0.25*3)/4 = 0.75
+    assert out == {"cov/p=0.500": pytest.approx(0.5), "cov/p=0.250": pytest.approx(0.75)}
+
+
+def test_logprob_increment_and_advantage_statistics():
+    rewards = torch.tensor([[1.0, 0.0, 1.0]])
+    before = torch.tensor([[-2.0, -1.0, -3.0]])
+    after = torch.tensor([[-1.5, -1.2, -2.0]])
+    out = metrics.logprob_increment(before, after, rewards)
+    assert out == {"logp_increment/correct": pytest.approx(0.75), "logp_increment/wrong": pytest.approx(-0.2)}
+    stats = metrics.advantage_statistics(torch.tensor([[0.5, -1.0, 0.0]]), rewards)
+    assert stats["advantage/pos_max"] == 0.5 and stats["advantage/pos_min"] == 0.0
+    assert stats["advantage/neg_mean"] == -1.0 and stats["advantage/zero_frac"] == pytest.approx(1 / 3)
+
+
+def test_metrics_log_writes_jsonl_and_truncates_on_resume(tmp_path):
+    log = metrics.MetricsLog(tmp_path, tensorboard=True)
+    for step in range(1, 5):
+        log.log(step, {"reward/accuracy": step / 10, "entropy/correct": math.nan})
+    log.truncate_after(2)
+    log.log(3, {"reward/accuracy": 0.33})
+    log.close()
+    records = metrics.read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert records[-1]["reward/accuracy"] == 0.33 and records[0]["entropy/correct"] is None
+    assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_resume_finds_only_complete_checkpoints(tmp_path):
+    assert resolve_resume("auto", tmp_path) is None
+    for step in (2, 4):
+        checkpoint_dir(tmp_path, step).mkdir(parents=True)
+        (checkpoint_dir(tmp_path, step) / "trainer_state.json").write_text("{}")
+    checkpoint_dir(tmp_path, 6).with_name("step_000006.partial").mkdir()  # a crash mid-save
+    checkpoint_dir(tmp_path, 8).mkdir()  # no state file: incomplete
+    assert [p.name for p in complete_checkpoints(tmp_path)] == ["step_000002", "step_000004"]
+    assert resolve_resume("auto", tmp_path).name == "step_000004"
+    assert resolve_resume("never", tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        resolve_resume(str(checkpoint_dir(tmp_path, 8)), tmp_path)
