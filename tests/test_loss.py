@@ -113,8 +113,8 @@ def test_gradient_invariant_to_micro_batch_split(mode):
             num_tokens=mask.sum(), num_sequences=batch,
         )
         part.backward()
-        total += float(part)
-    assert total == pytest.approx(float(loss), rel=1e-12)
+        total += part.item()
+    assert total == pytest.approx(loss.item(), rel=1e-12)
     torch.testing.assert_close(split.grad, whole.grad, atol=1e-14, rtol=0)
     assert not math.isclose(float(whole.grad.abs().sum()), 0.0)
 

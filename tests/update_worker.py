@@ -13,7 +13,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from asymrl.loss import PolicyLossConfig
-from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, release_process_group
 
 ROWS, LENGTH, VOCAB = 8, 14, 50
 MINI_BATCH_ROWS, MICRO = 4, 2  # two optimizer steps over the 8 rollouts, in micro-batches of 2
@@ -66,6 +66,7 @@ def main(out_path: str) -> None:
         record = json.load(open(out_path))
         record["rank_checksums"] = gathered
         json.dump(record, open(out_path, "w"))
+    release_process_group()
 
 
 if __name__ == "__main__":

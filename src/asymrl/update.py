@@ -295,6 +295,14 @@ class PolicyUpdater:
         self.accelerator.wait_for_everyone()
 
 
+def release_process_group() -> None:
+    """Tear the process group down before exit: left to interpreter shutdown, gloo's threads can
+    abort a rank ("terminate called without an active exception") after all work is done."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def cpu_thread_setup() -> None:
     """Pin intra-op threads to OMP_NUM_THREADS (2 processes on 2 cores oversubscribed 15x otherwise)."""
     threads = os.environ.get("OMP_NUM_THREADS")
