@@ -1,0 +1,113 @@
+"""The rollout-engine interface shared by the vLLM and transformers engines, and batching to tensors.
+
+Log-probs an engine returns are those of the distribution it sampled from: ``log_softmax(logits /
+temperature)`` of the full vocabulary (top-p truncation not renormalised), which is exactly what the
+trainer recomputes (``asymrl.logprobs``), so the two can be compared token by token. Greedy decoding
+(temperature 0) reports ``log_softmax(logits)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterable, Union
+
+import torch
+
+Prompt = Union[str, list[int], list[dict]]  # rendered text, token ids, or chat messages
+
+
+@dataclass
+class SamplingParams:
+    n: int = 1
+    temperature: float = 1.0  # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One sampled response. ``response_ids`` include the EOS token when generation ended on it."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    response_logprobs: list[float] | None
+    finish_reason: str  # "eos" | "stop" | "length"
+    text: str
+
+    @property
+    def response_mask(self) -> list[int]:
+        """1 for every response token that is trained on (all generated tokens, EOS included)."""
+        return [1] * len(self.response_ids)
+
+
+class RolloutEngine(ABC):
+    """Generates G completions per prompt and follows the trainer's weights."""
+
+    tokenizer = None
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        """``params.n`` completions for each prompt, as ``[prompt][sample]``."""
+
+    @abstractmethod
+    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Load new policy weights (names as in the transformers state dict) in place."""
+
+    def sleep(self) -> None:
+        """Free generation memory during the update, where the engine supports it."""
+
+    def wake_up(self) -> None:
+        """Undo :meth:`sleep`."""
+
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+    def prompt_ids(self, prompt: Prompt, *, use_chat_template: bool = True, enable_thinking: bool | None = None) -> list[int]:
+        """Token ids of a prompt given as ids, rendered text, or chat messages."""
+        if isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int)):
+            return list(prompt)
+        if isinstance(prompt, list):
+            extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+            text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, **extra)
+        else:
+            text = prompt
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def collate(completions: list[Completion], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors for the training forward pass, one row per completion.
+
+    ``input_ids`` = prompt + response; ``response_mask`` is 1 on response tokens; ``engine_logprobs``
+    holds the engine's log-prob of each response token at that token's position (0 elsewhere).
+    """
+    lengths = [len(c.prompt_ids) + len(c.response_ids) for c in completions]
+    width = max(lengths)
+    rows = len(completions)
+    input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((rows, width), dtype=torch.long)
+    response_mask = torch.zeros((rows, width), dtype=torch.long)
+    engine_logprobs = torch.zeros((rows, width), dtype=torch.float32)
+    for row, completion in enumerate(completions):
+        start, end = len(completion.prompt_ids), lengths[row]
+        input_ids[row, :end] = torch.tensor(completion.prompt_ids + completion.response_ids)
+        attention_mask[row, :end] = 1
+        response_mask[row, start:end] = 1
+        if completion.response_logprobs is not None:
+            engine_logprobs[row, start:end] = torch.tensor(completion.response_logprobs)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask, "engine_logprobs": engine_logprobs}
+
+
+def finish(response_ids: list[int], tokenizer, eos_ids: set[int], stop: list[str], max_new_tokens: int) -> tuple[list[int], str, str]:
+    """Cut a raw generation at its first EOS or stop string; returns (ids, text, finish reason)."""
+    for index, token in enumerate(response_ids):
+        if token in eos_ids:
+            ids = response_ids[: index + 1]
+            return ids, tokenizer.decode(ids[:-1], skip_special_tokens=True), "eos"
+    text = tokenizer.decode(response_ids, skip_special_tokens=True)
+    for marker in stop:
+        if marker in text:
+            return response_ids, text[: text.index(marker)], "stop"
+    return response_ids, text, "length" if len(response_ids) >= max_new_tokens else "eos"

