@@ -87,10 +87,10 @@ def level3(rng: random.Random) -> dict:
 def level4(rng: random.Random) -> dict:
     """``Reduce 18/24.``: ``gcd=6. 18/6=3. 24/6=4.`` then ``\\frac{3}{4}`` (or an integer)."""
     while True:
-        p, q = rng.randint(1, 20), rng.randint(2, 21)
+        p, q = rng.randint(1, 25), rng.randint(2, 26)
         if math.gcd(p, q) == 1:
             break
-    k = rng.randint(2, 12)
+    k = rng.randint(2, 15)
     numerator, denominator = p * k, q * k
     answer = f"\\frac{{{p}}}{{{q}}}"
     work = f"gcd={k}. {numerator}/{k}={p}. {denominator}/{k}={q}."
@@ -100,7 +100,7 @@ def level4(rng: random.Random) -> dict:
 GENERATORS = {1: level1, 2: level2, 3: level3, 4: level4}
 
 # Share of each split per problem, decided by a hash of the problem text: disjoint splits.
-SPLIT_BUCKETS = (("sft", 70), ("train", 15), ("validation", 10), ("test", 5))
+SPLIT_BUCKETS = (("sft", 60), ("train", 15), ("validation", 15), ("test", 10))
 
 
 def split_of(problem: str) -> str:
@@ -136,7 +136,12 @@ def generate_problems(seed: int, n: int, levels: tuple[int, ...] = LEVELS, weigh
     return problems
 
 
-DEFAULT_SIZES = {"sft": 60000, "train": 8000, "validation": 1000, "test": 1000}
+DEFAULT_SIZES = {"sft": 60000, "train": 4000, "validation": 1000, "test": 1000}
+# SFT sees every level equally; RL and evaluation lean on levels 3-4, where the warm-started policy
+# is right about a third of the time and most groups of G samples are mixed (levels 1-2 end up
+# nearly solved by SFT: they check that RL does not break what works).
+SPLIT_LEVEL_WEIGHTS = {"sft": (1.0, 1.0, 1.0, 1.0), "train": (0.15, 0.15, 0.4, 0.3),
+                       "validation": (0.15, 0.15, 0.4, 0.3), "test": (0.15, 0.15, 0.4, 0.3)}
 
 
 def write_splits(out_dir: Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, Path]:
@@ -145,7 +150,7 @@ def write_splits(out_dir: Path, seed: int = 0, sizes: dict[str, int] | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for index, (split, size) in enumerate((sizes or DEFAULT_SIZES).items()):
-        problems = generate_problems(seed * 100 + index, size, split=split)
+        problems = generate_problems(seed * 100 + index, size, weights=SPLIT_LEVEL_WEIGHTS[split], split=split)
         path = out_dir / f"{split}.jsonl"
         with path.open("w") as handle:
             for problem in problems:

@@ -1,0 +1,383 @@
+"""The RLVR loop. One step, as in the paper's algorithm box:
+
+    prompts -> G rollouts each (rollout engine)
+            -> rewards (verifier, process pool)
+            -> advantages (estimator registry)
+            -> old log-probs and entropies (training model, chunked)
+            -> PPO mini-batch update(s), token-mean over the whole mini-batch
+            -> new weights pushed to the rollout engine
+
+Each rank owns a colocated rollout engine and a slice of every step's prompts; whole groups stay on
+one rank, so advantages need no communication. Everything else (config, data, engines, verifier,
+estimators, loss, update, metrics, checkpoints) lives in its own module; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from asymrl import advantages as estimators
+from asymrl import metrics as diagnostics
+from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from asymrl.config import Config, check_world_size
+from asymrl.data import PromptSampler, load_problems, render_prompt
+from asymrl.loss import PolicyLossConfig
+from asymrl.metrics import MetricsLog
+from asymrl.reward import MathVerifier
+from asymrl.rollout import SamplingParams, build_engine, collate, push_weights
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
+
+RewardFn = Callable[[str, dict], float]
+
+
+class PhaseTimer:
+    """Wall-clock seconds spent in each named phase of a step."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+class Trainer:
+    """``Trainer(config).train()``: what ``train.py`` and ``import asymrl`` both run.
+
+    ``reward_fn(response, example) -> float`` replaces the math verifier when given.
+    """
+
+    def __init__(self, config: Config, reward_fn: RewardFn | None = None):
+        cpu_thread_setup()
+        self.config = config
+        train, rollout = config.train, config.rollout
+        self.group_size = rollout.group_size
+        # The world size shapes every batch, and the accelerator needs those shapes at creation.
+        probe_world = _world_size_from_env()
+        check_world_size(config, probe_world)
+        self.prompts_per_rank = train.prompts_per_step // probe_world
+        self.mini_batch_rows = train.mini_batch_prompts * self.group_size // probe_world
+        self.accelerator = build_accelerator(
+            self.mini_batch_rows // train.micro_batch_size, train.micro_batch_size, train.grad_clip
+        )
+        acc = self.accelerator
+        torch.manual_seed(train.seed)
+
+        self.run_dir = Path(train.output_dir)
+        self.model_dir = resolve_model_dir(config.model.path)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=config.model.trust_remote_code)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir,
+            dtype=getattr(torch, config.model.dtype),
+            attn_implementation=config.model.attn_implementation,
+            trust_remote_code=config.model.trust_remote_code,
+        )
+        self.train_problems, self.val_problems = self._load_data()
+        if acc.num_processes != probe_world:
+            raise RuntimeError(f"WORLD_SIZE={probe_world} but accelerate started {acc.num_processes} processes")
+        steps_per_epoch = max(1, len(self.train_problems) // train.prompts_per_step)
+        self.total_steps = train.total_steps or steps_per_epoch * train.epochs
+        algorithm = config.algorithm
+        self.updater = PolicyUpdater(
+            acc,
+            model,
+            UpdateConfig(
+                lr=train.lr,
+                weight_decay=train.weight_decay,
+                adam_betas=tuple(train.adam_betas),
+                lr_schedule=train.lr_schedule,
+                warmup_steps=train.warmup_steps,
+                total_optimizer_steps=self.total_steps * train.ppo_epochs * (train.prompts_per_step // train.mini_batch_prompts),
+                grad_clip=train.grad_clip,
+                micro_batch_size=train.micro_batch_size,
+                ppo_epochs=train.ppo_epochs,
+                temperature=rollout.temperature,
+                gradient_checkpointing=config.model.gradient_checkpointing,
+                loss=PolicyLossConfig(
+                    eps_low=algorithm.eps_low,
+                    eps_high=algorithm.eps_high,
+                    dual_clip=algorithm.dual_clip,
+                    entropy_coef=algorithm.entropy_coef,
+                    aggregation=algorithm.loss_agg,
+                    aggregation_constant=algorithm.loss_agg_constant or rollout.max_new_tokens,
+                ),
+            ),
+        )
+        self.sampler = PromptSampler(self.train_problems, batch_size=train.prompts_per_step, seed=train.seed)
+        acc.register_for_checkpointing(self.updater.scheduler)
+        self.engine = build_engine(
+            rollout.backend,
+            self.model_dir,
+            dtype=config.model.dtype,
+            device=str(acc.device),
+            seed=train.seed + acc.process_index,
+            gpu_memory_utilization=rollout.gpu_memory_utilization,
+            max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
+        )
+        self.reward_fn = reward_fn
+        self.verifier = MathVerifier() if reward_fn is None else None
+        self.log = MetricsLog(self.run_dir, tensorboard=config.log.tensorboard, enabled=acc.is_main_process)
+        self.state = {"step": 0, "best_val_accuracy": None, "best_step": None, "initial_val_accuracy": None,
+                      "final_val_accuracy": None, "wall_s": 0.0, "skipped_steps": 0}
+
+    # -- set-up helpers ------------------------------------------------------------------------------
+
+    def _load_data(self) -> tuple[list[dict], list[dict]]:
+        data = self.config.data
+        fields = dict(problem_field=data.problem_field, answer_field=data.answer_field, id_field=data.id_field, local_dir=data.local_dir)
+        train, train_stats = load_problems(data.train, data.train_split, **fields)
+        val, _ = load_problems(data.validation, data.validation_split, **fields)
+        if data.validation_size:
+            val = val[: data.validation_size]
+        too_long = [p for p in train if len(self.tokenizer(self._prompt(p), add_special_tokens=False)["input_ids"]) > data.max_prompt_tokens]
+        if too_long:
+            ids = {id(p) for p in too_long}
+            train = [p for p in train if id(p) not in ids]
+        self.accelerator.print(f"data: {len(train)} training problems ({train_stats}; {len(too_long)} dropped as longer than "
+                               f"data.max_prompt_tokens={data.max_prompt_tokens}), {len(val)} validation problems")
+        return train, val
+
+    def _prompt(self, problem: dict) -> str:
+        data = self.config.data
+        return render_prompt(problem["problem"], self.tokenizer, data.prompt_template, data.use_chat_template, data.enable_thinking)
+
+    def _rank_slice(self, items: list) -> list:
+        return items[self.accelerator.process_index :: self.accelerator.num_processes]
+
+    def _rewards(self, responses: list[str], examples: list[dict]) -> tuple[list[float], int]:
+        if self.reward_fn is not None:
+            return [float(self.reward_fn(r, e)) for r, e in zip(responses, examples)], 0
+        before = self.verifier.num_timeouts
+        scores = self.verifier.score_batch(responses, [e["answer"] for e in examples])
+        return scores, self.verifier.num_timeouts - before
+
+    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Concatenate a per-rank tensor (same shape on every rank) over ranks, on the CPU."""
+        if self.accelerator.num_processes == 1:
+            return tensor
+        return self.accelerator.gather(tensor.to(self.accelerator.device)).cpu()
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def step(self, step: int, problems: list[dict]) -> dict[str, float]:
+        """One RLVR step on this rank's share of ``problems``; returns the step's metrics."""
+        config, acc, G = self.config, self.accelerator, self.group_size
+        timer = PhaseTimer()
+        local = self._rank_slice(problems)
+
+        with timer("generate"):
+            params = SamplingParams(
+                n=G, temperature=config.rollout.temperature, top_p=config.rollout.top_p,
+                max_new_tokens=config.rollout.max_new_tokens, stop=list(config.rollout.stop),
+                # Seeded by step and rank: a resumed run samples exactly what the original would have.
+                seed=config.train.seed * 1_000_003 + step * 1009 + acc.process_index,
+            )
+            groups = self.engine.generate([self._prompt(p) for p in local], params)
+            completions = [c for group in groups for c in group]
+
+        with timer("verify"):
+            examples = [p for p in local for _ in range(G)]
+            scores, timeouts = self._rewards([c.text for c in completions], examples)
+            rewards = torch.tensor(scores, dtype=torch.float32).view(len(local), G)
+
+        with timer("advantages"):
+            algorithm = config.algorithm
+            rollout_advantage = estimators.compute(algorithm.estimator, rewards, **algorithm.estimator_params())
+
+        with timer("logprob"):
+            tensors = collate(completions, self.tokenizer.pad_token_id)
+            batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
+            old_logprobs, entropy = self.updater.logprobs(batch)
+            mask = batch.response_mask.float()
+            token_advantage = rollout_advantage.reshape(-1, 1) * mask
+            if algorithm.entropy_adv_alpha is not None:
+                token_advantage = estimators.entropy_advantage(
+                    token_advantage, entropy, algorithm.entropy_adv_alpha, algorithm.entropy_adv_kappa
+                ) * mask
+
+        with timer("update"):
+            actor = self.updater.update(batch, token_advantage, old_logprobs, self.mini_batch_rows)
+
+        response_tokens = mask.sum(dim=1)
+        mean_logprob = (old_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
+        wants_increment = config.log.logprob_increment
+        if wants_increment:
+            with timer("logprob_after"):
+                new_logprobs, _ = self.updater.logprobs(batch)
+                mean_logprob_after = (new_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
+
+        with timer("weight_sync"):
+            push_weights(self.engine, self.updater.model)
+
+        # -- diagnostics over all ranks (PAPER.md sec. 6) --
+        per_rollout = torch.stack(
+            [rewards.flatten(), rollout_advantage.flatten(), (entropy * mask).sum(1), response_tokens, mean_logprob,
+             torch.tensor([c.finish_reason == "length" for c in completions], dtype=torch.float32),
+             mean_logprob_after if wants_increment else mean_logprob, torch.tensor([float(len(c.prompt_ids)) for c in completions])],
+            dim=1,
+        )
+        everything = self._gather(per_rollout)
+        g_rewards, g_adv, g_entropy, g_tokens, g_logp, g_truncated, g_logp_after, g_prompt_tokens = (
+            everything[:, i].view(-1, G) for i in range(everything.shape[1])
+        )
+        out = {}
+        out.update(diagnostics.group_outcomes(g_rewards))
+        out.update(diagnostics.entropy_by_outcome(g_entropy, g_rewards, g_tokens))
+        out.update(diagnostics.advantage_statistics(g_adv, g_rewards))
+        out.update(diagnostics.length_statistics(g_tokens, g_truncated > 0.5))
+        if wants_increment:
+            out.update(diagnostics.logprob_increment(g_logp, g_logp_after, g_rewards))
+        if step < config.log.covariance_steps:
+            out.update(diagnostics.covariance_by_accuracy(g_logp, g_adv, g_rewards))
+        out["groups/zero_advantage_frac"] = float((g_adv == 0).all(dim=1).float().mean())
+        out["reward/verifier_timeouts"] = float(self._gather(torch.tensor([float(timeouts)])).sum())
+        out.update({k: float(self._gather(torch.tensor([float(v)])).mean()) for k, v in actor.items()})
+        out.update({f"time/{k}": v for k, v in timer.seconds.items()})
+        generated = float(g_tokens.sum())
+        out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
+        out["time/step"] = sum(timer.seconds.values())
+        out["time/train_tokens_per_s"] = float((g_tokens + g_prompt_tokens).sum()) * config.train.ppo_epochs / max(timer.seconds["update"], 1e-9)
+        return out
+
+    # -- validation --------------------------------------------------------------------------------
+
+    def validate(self, sampled: bool = False) -> dict[str, float]:
+        """Greedy accuracy on the validation split (each rank scores a slice), plus sampled accuracy
+        (Avg@n at the rollout temperature) when ``sampled`` and ``eval.sampled_n > 0``."""
+        config, acc = self.config, self.accelerator
+        problems = self.val_problems[: config.eval.max_problems] if config.eval.max_problems else self.val_problems
+        local = self._rank_slice(problems)
+        prompts = [self._prompt(p) for p in local]
+        max_new = config.rollout.val_max_new_tokens or config.rollout.max_new_tokens
+        results = {}
+        runs = [("val/accuracy", SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new, stop=list(config.rollout.stop)))]
+        if sampled and config.eval.sampled_n > 0:
+            runs.append(("val/sampled_accuracy", SamplingParams(
+                n=config.eval.sampled_n, temperature=config.rollout.temperature, top_p=config.rollout.top_p,
+                max_new_tokens=max_new, stop=list(config.rollout.stop), seed=config.train.seed + 7 * acc.process_index,
+            )))
+        for key, params in runs:
+            groups = self.engine.generate(prompts, params) if prompts else []
+            responses = [c.text for group in groups for c in group]
+            examples = [p for p, group in zip(local, groups) for _ in group]
+            scores, _ = self._rewards(responses, examples)
+            totals = torch.tensor([sum(scores), float(len(scores))])
+            if acc.num_processes > 1:
+                totals = acc.reduce(totals.to(acc.device), reduction="sum").cpu()
+            results[key] = float(totals[0] / totals[1].clamp_min(1))
+        return results
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def train(self) -> dict:
+        """Run to ``total_steps`` (or ``max_wall_s``), validating and checkpointing; returns the summary."""
+        config, acc = self.config, self.accelerator
+        start_step = self._maybe_resume()
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config.save(self.run_dir / "config.yaml")
+        started = time.time() - self.state["wall_s"]
+        if start_step == 0 and config.eval.at_start:
+            self._validate_and_keep_best(0, sampled=True)
+        progress = tqdm(range(start_step, self.total_steps), initial=start_step, total=self.total_steps,
+                        desc="train", disable=not (acc.is_main_process and config.log.progress_bar), dynamic_ncols=True)
+        step = start_step
+        for step in progress:
+            metrics = self.step(step, self.sampler.next_batch())
+            self.state["step"] = step + 1
+            self.state["wall_s"] = time.time() - started
+            if config.eval.every_steps and (step + 1) % config.eval.every_steps == 0:
+                metrics.update(self._validate_and_keep_best(step + 1, log=False))
+            self.log.log(step + 1, metrics)
+            progress.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3f}" for k in ("reward/accuracy", "entropy/all", "val/accuracy") if k in metrics})
+            out_of_time = config.train.max_wall_s and self.state["wall_s"] >= config.train.max_wall_s
+            if config.train.save_every and ((step + 1) % config.train.save_every == 0 or out_of_time):
+                self._save()
+            if out_of_time:
+                acc.print(f"train.max_wall_s={config.train.max_wall_s} reached after step {step + 1}: stopping")
+                break
+        if self.state["step"] > 0:
+            # The final validation always measures sampled accuracy too (beside greedy).
+            self._validate_and_keep_best(self.state["step"], sampled=True)
+        return self._finish()
+
+    def _validate_and_keep_best(self, step: int, log: bool = True, sampled: bool = False) -> dict[str, float]:
+        results = self.validate(sampled)
+        accuracy = results["val/accuracy"]
+        if self.state["initial_val_accuracy"] is None:
+            self.state["initial_val_accuracy"] = accuracy
+            self.state["initial_val_sampled_accuracy"] = results.get("val/sampled_accuracy")
+        self.state["final_val_accuracy"] = accuracy
+        if "val/sampled_accuracy" in results:
+            self.state["final_val_sampled_accuracy"] = results["val/sampled_accuracy"]
+        if self.state["best_val_accuracy"] is None or accuracy > self.state["best_val_accuracy"]:
+            self.state["best_val_accuracy"], self.state["best_step"] = accuracy, step
+            self.updater.save_pretrained(self.run_dir / "best", self.tokenizer)
+        if log:
+            self.log.log(step, results)
+        return results
+
+    def _save(self) -> None:
+        state = {**self.state, "sampler": self.sampler.state_dict()}
+        save_checkpoint(self.accelerator, self.run_dir, self.state["step"], state, self.config.train.keep_last)
+
+    def _maybe_resume(self) -> int:
+        path = resolve_resume(self.config.train.resume, self.run_dir)
+        if path is None:
+            return 0
+        saved = load_checkpoint(self.accelerator, path)
+        self.sampler.load_state_dict(saved.pop("sampler"))
+        self.state.update(saved)
+        push_weights(self.engine, self.updater.model)
+        self.log.truncate_after(self.state["step"])
+        self.accelerator.print(f"resumed from {path} at step {self.state['step']}")
+        return self.state["step"]
+
+    def _finish(self) -> dict:
+        summary = {
+            "steps": self.state["step"],
+            "wall_s": round(self.state["wall_s"], 2),
+            "initial_val_accuracy": self.state["initial_val_accuracy"],
+            "final_val_accuracy": self.state["final_val_accuracy"],
+            "best_val_accuracy": self.state["best_val_accuracy"],
+            "best_step": self.state["best_step"],
+            "initial_val_sampled_accuracy": self.state.get("initial_val_sampled_accuracy"),
+            "final_val_sampled_accuracy": self.state.get("final_val_sampled_accuracy"),
+            "estimator": self.config.algorithm.estimator,
+            "run_dir": str(self.run_dir),
+        }
+        if self.accelerator.is_main_process:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        self.log.close()
+        if self.verifier is not None:
+            self.verifier.close()
+        self.engine.close()
+        return summary
+
+
+def _world_size_from_env() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resolve_model_dir(path: str) -> Path | str:
+    """``toy:<preset>`` names the embedded base policy (built and cached on first use)."""
+    if path.startswith("toy:"):
+        from asymrl.toy.build import ensure_base_policy
+
+        return ensure_base_policy(path.split(":", 1)[1])
+    return path
