@@ -7,7 +7,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test test-slow figures clean
+.PHONY: install train test test-slow figures base-policy toy-report clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
 
+# The main job: AsymGRPO on the embedded toy task with the tiny base policy, CPU, ~10 minutes.
+# Re-running continues an interrupted run (train.resume=auto); pass ARGS="key=value ..." to override.
+train: install
+	$(BIN)/python train.py --config configs/toy_asymgrpo.yaml $(ARGS)
+
 test: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
@@ -29,6 +34,13 @@ test-slow: install
 
 figures: install
 	$(BIN)/python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
+
+# Rebuild the committed tiny base policy (deterministic, ~6 minutes on 2 cores) and measure it.
+base-policy: install
+	OMP_NUM_THREADS=2 $(BIN)/python -m asymrl.toy.build --preset tiny
+
+toy-report: install
+	$(BIN)/python -m asymrl.toy.report
 
 clean:
 	rm -rf $(VENV) .cache

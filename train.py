@@ -4,16 +4,38 @@
     accelerate launch [--config_file launch/<setup>.yaml] train.py --config configs/<run>.yaml [key=value ...]
     python train.py --config configs/toy_asymgrpo.yaml train.total_steps=20
 
-Everything happens in ``asymrl.trainer.Trainer``; this file only parses the command line.
+Everything happens in ``asymrl.trainer.Trainer``; this file only parses the command line and
+prints the outcome.
 """
 
-from asymrl.config import parse_args
-from asymrl.trainer import Trainer
+import sys
+
+from asymrl.config import ConfigError, parse_args
+
+
+def percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    summary = Trainer(parse_args(argv)).train()
-    print(summary)
+    try:
+        config = parse_args(argv)
+    except ConfigError as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    from asymrl.trainer import Trainer
+
+    trainer = Trainer(config)
+    summary = trainer.train()
+    if trainer.accelerator.is_main_process:
+        print(
+            f"\nvalidation accuracy, greedy:  {percent(summary['initial_val_accuracy'])} -> {percent(summary['final_val_accuracy'])}"
+            f"  (best {percent(summary['best_val_accuracy'])} at step {summary['best_step']})\n"
+            f"validation accuracy, sampled: {percent(summary['initial_val_sampled_accuracy'])} -> {percent(summary['final_val_sampled_accuracy'])}\n"
+            f"{summary['steps']} steps in {summary['wall_s']:.0f} s. Run directory: {summary['run_dir']}\n"
+            f"  metrics.jsonl, summary.json, best/ (a transformers model), checkpoints/\n"
+            f"  tensorboard --logdir {summary['run_dir']}/tensorboard"
+        )
     return summary
 
 

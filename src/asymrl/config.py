@@ -241,11 +241,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected key=value, e.g. train.lr=3e-5")
     key, raw = text.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw  # plain text; numbers such as 3e-5 (a string to YAML) are coerced by field type
-    return key.strip(), value
+    # The raw text is converted by the field's type (so "{problem}" stays a string, "3e-5" a float).
+    return key.strip(), raw
 
 
 def build_config(values: dict[str, Any]) -> Config:

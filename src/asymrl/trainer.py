@@ -31,8 +31,8 @@ from asymrl.data import PromptSampler, load_problems, render_prompt
 from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
 from asymrl.reward import MathVerifier
-from asymrl.rollout import SamplingParams, build_engine, collate, push_weights
-from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
+from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, release_process_group
 
 RewardFn = Callable[[str, dict], float]
 
@@ -346,6 +346,12 @@ class Trainer:
         self.accelerator.print(f"resumed from {path} at step {self.state['step']}")
         return self.state["step"]
 
+    def _weights_in_sync(self) -> bool:
+        """Do all ranks hold the same weights? (A silently unsynchronised launch would not.)"""
+        checksum = sum(float(t.double().sum()) for _, t in iter_full_parameters(self.updater.model))
+        sums = self._gather(torch.tensor([checksum], dtype=torch.float64))
+        return bool(torch.allclose(sums, sums[0].expand_as(sums), rtol=1e-9, atol=0))
+
     def _finish(self) -> dict:
         summary = {
             "steps": self.state["step"],
@@ -357,6 +363,8 @@ class Trainer:
             "initial_val_sampled_accuracy": self.state.get("initial_val_sampled_accuracy"),
             "final_val_sampled_accuracy": self.state.get("final_val_sampled_accuracy"),
             "estimator": self.config.algorithm.estimator,
+            "world_size": self.accelerator.num_processes,
+            "weights_in_sync": self._weights_in_sync(),
             "run_dir": str(self.run_dir),
         }
         if self.accelerator.is_main_process:
@@ -365,6 +373,7 @@ class Trainer:
         if self.verifier is not None:
             self.verifier.close()
         self.engine.close()
+        release_process_group()
         return summary
 
 

@@ -1,0 +1,83 @@
+"""The embedded default: task generator, tokenizer, committed base policy, build determinism."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from asymrl.reward import MathVerifier
+from asymrl.toy import build as toy_build
+from asymrl.toy.task import LEVELS, generate_problems, split_of
+from asymrl.toy.tokenizer import build_tokenizer
+
+
+def test_generator_is_deterministic_and_splits_are_disjoint():
+    first = generate_problems(seed=1, n=300)
+    assert first == generate_problems(seed=1, n=300)
+    assert first != generate_problems(seed=2, n=300)
+    assert {p["level"] for p in first} == set(LEVELS)
+    validation = generate_problems(seed=3, n=200, split="validation")
+    assert all(split_of(p["problem"]) == "validation" for p in validation)
+    sft = {p["problem"] for p in generate_problems(seed=4, n=2000, split="sft")}
+    assert not sft & {p["problem"] for p in validation}
+
+
+def test_answers_are_right_and_solutions_end_in_them():
+    problems = generate_problems(seed=5, n=400)
+    for p in problems:
+        text = p["problem"]
+        if match := re.fullmatch(r"Compute (\d+)([+-])(\d+)\.", text):
+            a, op, b = int(match.group(1)), match.group(2), int(match.group(3))
+            assert int(p["answer"]) == (a + b if op == "+" else a - b)
+        elif match := re.fullmatch(r"Solve (\d+)x([+-]\d+)=(-?\d+)\.", text):
+            a, b, c = int(match.group(1)), int(match.group(2)), int(match.group(3))
+            assert a * int(p["answer"]) + b == c
+        else:
+            numerator, denominator = map(int, re.fullmatch(r"Reduce (\d+)/(\d+)\.", text).groups())
+            p_, q_ = map(int, re.fullmatch(r"\\frac\{(\d+)\}\{(\d+)\}", p["answer"]).groups())
+            assert numerator * q_ == denominator * p_ and torch.gcd(torch.tensor(p_), torch.tensor(q_)) == 1
+    with MathVerifier() as verifier:
+        assert verifier.score_batch([p["solution"] for p in problems], [p["answer"] for p in problems]) == [1.0] * len(problems)
+
+
+def test_tokenizer_round_trips_and_loads_with_autotokenizer(tmp_path):
+    tokenizer = build_tokenizer()
+    text = "Solve 3x-7=-22. 3x=-22+7=-15. x=-15/3=-5. \\boxed{-5} \\frac{3}{4} (a, b]"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    prompt = loaded.apply_chat_template([{"role": "user", "content": "Compute 1+2."}], tokenize=False, add_generation_prompt=True)
+    assert prompt == "<|user|>Compute 1+2.<|assistant|>"
+    assert loaded(prompt)["input_ids"] == tokenizer(prompt)["input_ids"]
+    assert len(loaded(prompt)["input_ids"]) == len("Compute 1+2.") + 2
+
+
+def test_committed_base_policy_loads_and_is_small():
+    policy = toy_build.ensure_base_policy("tiny")
+    assert policy == toy_build.ASSETS / "tiny"
+    assert (policy / "model.safetensors").stat().st_size <= 5 * 2**20
+    model = AutoModelForCausalLM.from_pretrained(policy)
+    assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 2e6
+    assert model.config.model_type == "llama"
+
+
+def test_base_policy_accuracy_is_inside_the_intended_band():
+    from asymrl.toy.report import measure
+
+    report = measure(toy_build.ensure_base_policy("tiny"), limit=160, group_size=4)
+    overall = report["overall"]
+    # Neither hopeless nor solved, and most groups give RL a signal on levels 3-4.
+    assert 20 <= overall["sampled"] <= 60, overall
+    assert 25 <= overall["greedy"] <= 70, overall
+    assert overall["mixed_groups"] >= 25, overall
+    assert report["levels"]["3"]["mixed_groups"] >= 40
+
+
+def test_short_builds_are_deterministic(tmp_path):
+    first = toy_build.build("tiny", tmp_path / "a", max_steps=3)
+    second = toy_build.build("tiny", tmp_path / "b", max_steps=3)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    assert AutoModelForCausalLM.from_pretrained(first) is not None
