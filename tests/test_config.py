@@ -9,7 +9,7 @@ from asymrl.config import Config, ConfigError, build_config, check_world_size, h
 
 def test_defaults_are_the_papers():
     config = Config()
-    assert (config.algorithm.estimator, config.algorithm.alpha_pos, config.algorithm.alpha_neg) == ("asymgrpo", 0.9, 0.4)
+    assert config.algorithm.estimator == "asymgrpo" and config.algorithm.estimator_params() == {}  # 0.9 / 0.4
     assert config.train.lr == 2e-6 and config.rollout.group_size == 8 and config.algorithm.eps_low == 0.2
     assert config.algorithm.loss_agg == "token-mean"
 
@@ -21,12 +21,14 @@ def test_yaml_then_overrides(tmp_path):
     assert config.algorithm.estimator == "grpo" and config.algorithm.grpo_std == "sample"
     assert config.train.lr == pytest.approx(3e-5) and isinstance(config.train.lr, float)
     assert config.algorithm.eps_high == 0.28 and config.rollout.stop == ["a", "b"] and config.eval.at_start is False
-    assert config.algorithm.estimator_params() == {"std": "sample", "eps": 0.0}
+    assert config.algorithm.estimator_params() == {"std": "sample"}
 
 
 def test_estimator_params_follow_the_estimator():
-    assert build_config({"algorithm.estimator": "asymgrpo"}).algorithm.estimator_params() == {"alpha_pos": 0.9, "alpha_neg": 0.4}
-    assert build_config({"algorithm.estimator": "passk", "algorithm.passk_k": 2}).algorithm.estimator_params() == {"k": 2, "eps": 1e-6}
+    assert build_config({"algorithm.estimator": "asymgrpo", "algorithm.alpha_pos": 0.65}).algorithm.estimator_params() == {"alpha_pos": 0.65}
+    assert build_config({"algorithm.estimator": "passk", "algorithm.passk_k": 2}).algorithm.estimator_params() == {"k": 2}
+    # Presets keep their own exponent unless one is given (pos_only is GRPO's 1/2, not AsymGRPO's 0.9).
+    assert build_config({"algorithm.estimator": "pos_only"}).algorithm.estimator_params() == {}
     assert build_config({"algorithm.estimator": "reinforce"}).algorithm.estimator_params() == {}
 
 

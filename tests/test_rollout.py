@@ -79,16 +79,22 @@ def test_engine_logprobs_agree_with_trainer_recomputation(hf_engine, policy_dir,
     assert difference < 1e-4
 
 
-def test_weight_update_makes_the_engine_follow_the_new_policy(policy_dir):
-    engine = build_engine("transformers", policy_dir)
+def assert_engine_follows_an_update(engine, policy_dir) -> list[list[int]]:
+    """Push perturbed weights: the engine's greedy output must become that of the perturbed model
+    (run by a fresh transformers engine) and differ from before. Returns the output before."""
     before = greedy_ids(engine)
     updated = perturbed_model(policy_dir)
     push_weights(engine, updated)
-    after = greedy_ids(engine)
     reference = build_engine("transformers", policy_dir)
     reference.model = updated
+    after = greedy_ids(engine)
     assert after == greedy_ids(reference)
     assert after != before
+    return before
+
+
+def test_weight_update_makes_the_engine_follow_the_new_policy(policy_dir):
+    assert_engine_follows_an_update(build_engine("transformers", policy_dir), policy_dir)
 
 
 needs_vllm = pytest.mark.skipif(not vllm_available(), reason="vllm is not installed")
@@ -128,13 +134,6 @@ def test_vllm_samples_and_logprobs(vllm_engine, policy_dir):
 @needs_vllm
 @pytest.mark.vllm
 def test_vllm_weight_update_in_place(vllm_engine, policy_dir):
-    before = greedy_ids(vllm_engine)
-    updated = perturbed_model(policy_dir)
-    push_weights(vllm_engine, updated)
-    after = greedy_ids(vllm_engine)
-    reference = build_engine("transformers", policy_dir)
-    reference.model = updated
-    assert after == greedy_ids(reference)
-    assert after != before
+    before = assert_engine_follows_an_update(vllm_engine, policy_dir)
     push_weights(vllm_engine, AutoModelForCausalLM.from_pretrained(policy_dir))  # restore for other tests
     assert greedy_ids(vllm_engine) == before

@@ -72,8 +72,8 @@ def test_base_policy_accuracy_is_inside_the_intended_band():
     # Neither hopeless nor solved, and most groups give RL a signal on levels 3-4.
     assert 20 <= overall["sampled"] <= 60, overall
     assert 25 <= overall["greedy"] <= 70, overall
-    assert overall["mixed_groups"] >= 25, overall
-    assert report["levels"]["3"]["mixed_groups"] >= 40
+    assert overall["mixed_groups"] >= 30, overall
+    assert report["levels"]["2"]["mixed_groups"] >= 40, report["levels"]
 
 
 def test_short_builds_are_deterministic(tmp_path):

@@ -72,12 +72,14 @@ class RolloutConfig:
 @dataclass
 class AlgorithmConfig:
     estimator: str = knob("asymgrpo", "advantage estimator (asymrl.advantages.available())")
-    alpha_pos: float = knob(0.9, "AsymGRPO exponent of the positive channel")
-    alpha_neg: float = knob(0.4, "AsymGRPO exponent of the negative channel")
-    grpo_std: Literal["population", "sample"] = knob("population", "GRPO: population std (analytic curve) or Bessel (verl)")
-    grpo_eps: float = knob(0.0, "GRPO: epsilon added to the std (verl: 1e-6)")
-    passk_k: int = knob(4, "Pass@K training: k (**not found**; <= G)")
-    flip_alpha: float = knob(0.5, "EntIncrease / EntDecrease exponent")
+    # Estimator parameters: null = the estimator's own default (asymgrpo 0.9 / 0.4, pos_only and
+    # neg_only 0.5, grpo population std without epsilon, passk k = 4, flips 0.5).
+    alpha_pos: Optional[float] = knob(None, "exponent of the positive channel (asymgrpo, pos_only)")
+    alpha_neg: Optional[float] = knob(None, "exponent of the negative channel (asymgrpo, neg_only)")
+    grpo_std: Optional[Literal["population", "sample"]] = knob(None, "GRPO: population std (analytic curve) or sample (verl)")
+    grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6)")
+    passk_k: Optional[int] = knob(None, "Pass@K training: k (**not found**; <= G; default 4)")
+    flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
     eps_high: float = knob(0.2, "upper clip (1 + eps_high); clip-higher: 0.28 (**derived**)")
     dual_clip: Optional[float] = knob(None, "dual-clip constant c > 1 (None: off)")
@@ -93,10 +95,8 @@ class AlgorithmConfig:
 
         candidates = {"alpha_pos": self.alpha_pos, "alpha_neg": self.alpha_neg, "std": self.grpo_std,
                       "eps": self.grpo_eps, "k": self.passk_k, "alpha": self.flip_alpha}
-        if self.estimator == "passk":
-            candidates["eps"] = 1e-6
         accepted = advantages.parameters(self.estimator)
-        return {name: value for name, value in candidates.items() if name in accepted}
+        return {name: value for name, value in candidates.items() if name in accepted and value is not None}
 
 
 @dataclass
@@ -278,10 +278,10 @@ def validate(config: Config) -> list[str]:
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
         (a.eps_high >= 0, f"algorithm.eps_high: must be >= 0, got {a.eps_high}"),
         (a.dual_clip is None or a.dual_clip > 1, f"algorithm.dual_clip: must be > 1 (or null), got {a.dual_clip}"),
-        (a.alpha_pos >= 0 and a.alpha_neg >= 0, f"algorithm.alpha_pos / alpha_neg: must be >= 0, got {a.alpha_pos}, {a.alpha_neg}"),
+        ((a.alpha_pos or 0) >= 0 and (a.alpha_neg or 0) >= 0, f"algorithm.alpha_pos / alpha_neg: must be >= 0, got {a.alpha_pos}, {a.alpha_neg}"),
         (r.group_size >= 2, f"rollout.group_size: must be >= 2, got {r.group_size}"),
         (r.group_size >= 3 or a.estimator not in ("ent_increase", "ent_decrease"), f"rollout.group_size: {a.estimator} needs G >= 3, got {r.group_size}"),
-        (a.estimator != "passk" or 1 <= a.passk_k <= r.group_size, f"algorithm.passk_k: must be in [1, G={r.group_size}], got {a.passk_k}"),
+        (a.estimator != "passk" or 1 <= (a.passk_k or 4) <= r.group_size, f"algorithm.passk_k: must be in [1, G={r.group_size}], got {a.passk_k}"),
         (r.temperature > 0, f"rollout.temperature: must be > 0 for training rollouts, got {r.temperature}"),
         (0 < r.top_p <= 1, f"rollout.top_p: must be in (0, 1], got {r.top_p}"),
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),

@@ -1,6 +1,8 @@
-"""Figures: the advantage curves of every estimator (the paper's Fig. 1 panels).
+"""Figures: the advantage curves of every estimator (the paper's Fig. 1 panels), and the training
+curves of one or more runs (the paper's diagnostics, PAPER.md section 6).
 
     python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
+    python -m asymrl.plots run-curves runs/toy_asymgrpo [runs/other ...] --out docs/toy_training.png
 """
 
 from __future__ import annotations
@@ -69,15 +71,74 @@ def plot_advantage_curves(group_size: int, out: Path) -> Path:
     return out
 
 
+def ema(values: list[float], smoothing: float = 0.6) -> list[float]:
+    """Exponential moving average, as the paper smooths validation accuracy."""
+    out, state = [], None
+    for value in values:
+        state = value if state is None else smoothing * state + (1 - smoothing) * value
+        out.append(state)
+    return out
+
+
+RUN_PANELS = [
+    ("validation accuracy (greedy)", ["val/accuracy"]),
+    ("training reward", ["reward/accuracy"]),
+    ("token entropy", ["entropy/all", "entropy/correct", "entropy/wrong"]),
+    ("group outcomes", ["groups/all_solved_frac", "groups/none_solved_frac"]),
+    ("log-prob increment of correct rollouts", ["logp_increment/correct"]),
+    ("response length", ["response/length_mean"]),
+]
+
+
+def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
+    """One panel per diagnostic, one colour per run; validation accuracy with its EMA."""
+    from asymrl.metrics import read_metrics
+
+    figure, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+    colours = plt.get_cmap("tab10").colors
+    for run_index, run_dir in enumerate(run_dirs):
+        records = read_metrics(Path(run_dir) / "metrics.jsonl")
+        colour = colours[run_index % len(colours)]
+        for axis, (title, keys) in zip(axes.flat, RUN_PANELS):
+            for key_index, key in enumerate(keys):
+                points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+                if not points:
+                    continue
+                steps, values = zip(*points)
+                style = ["-", "--", ":"][key_index]
+                label = f"{Path(run_dir).name}" + (f" {key.split('/')[-1]}" if len(keys) > 1 else "")
+                if key == "val/accuracy":
+                    axis.plot(steps, values, "o", color=colour, markersize=3, alpha=0.4)
+                    axis.plot(steps, ema(list(values)), style, color=colour, label=f"{label} (EMA)")
+                else:
+                    axis.plot(steps, values, style, color=colour, linewidth=1.2, label=label)
+            axis.set_title(title, fontsize=10)
+            axis.set_xlabel("step")
+            axis.grid(alpha=0.3)
+    for axis in axes.flat:
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m asymrl.plots", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     curves = commands.add_parser("advantage-curves", help="A+(p) and A-(p) of every estimator")
     curves.add_argument("--group-size", type=int, default=8)
     curves.add_argument("--out", type=Path, default=Path("docs/advantage_curves.png"))
+    runs = commands.add_parser("run-curves", help="the paper's diagnostics over training, for one or more runs")
+    runs.add_argument("run_dirs", nargs="+", type=Path)
+    runs.add_argument("--out", type=Path, default=Path("docs/training_curves.png"))
     args = parser.parse_args(argv)
     if args.command == "advantage-curves":
         print(f"wrote {plot_advantage_curves(args.group_size, args.out)}")
+    else:
+        print(f"wrote {plot_run_curves(args.run_dirs, args.out)}")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ class Trainer:
         if acc.num_processes != probe_world:
             raise RuntimeError(f"WORLD_SIZE={probe_world} but accelerate started {acc.num_processes} processes")
         steps_per_epoch = max(1, len(self.train_problems) // train.prompts_per_step)
-        self.total_steps = train.total_steps or steps_per_epoch * train.epochs
+        self.total_steps = train.total_steps if train.total_steps is not None else steps_per_epoch * train.epochs
         algorithm = config.algorithm
         self.updater = PolicyUpdater(
             acc,

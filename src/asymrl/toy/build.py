@@ -30,7 +30,7 @@ from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 from asymrl.toy.task import write_splits
 from asymrl.toy.tokenizer import build_tokenizer
 
-VERSION = "v2"
+VERSION = "v3"
 ASSETS = Path(__file__).parent / "assets"
 
 
@@ -44,6 +44,7 @@ class Preset:
     kv_heads: int
     intermediate_size: int
     sft_steps: int
+    schedule_steps: int  # the cosine schedule's horizon: SFT stops at sft_steps, before it ends
     batch_size: int
     lr: float
     warmup_steps: int = 100
@@ -54,9 +55,11 @@ class Preset:
 
 PRESETS = {
     # ~1.1M parameters, 4.4 MB in float32: small enough to commit, fast enough for CPU RL.
-    "tiny": Preset(hidden_size=128, layers=4, heads=4, kv_heads=2, intermediate_size=384, sft_steps=3000, batch_size=32, lr=3e-3),
-    # ~30M parameters, meant for one GPU.
-    "small": Preset(hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536, sft_steps=6000, batch_size=128, lr=1e-3),
+    # Stopped at 800 of 3,000 scheduled steps: right on most column steps, unsure on some, which
+    # leaves most groups of 8 samples mixed (3,000 steps nearly solve levels 1-2 and leave RL little).
+    "tiny": Preset(hidden_size=128, layers=4, heads=4, kv_heads=2, intermediate_size=384, sft_steps=800, schedule_steps=3000, batch_size=32, lr=3e-3),
+    # ~30M parameters, meant for one GPU (6,000 steps reached 94% greedy on the v2 task: too far).
+    "small": Preset(hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536, sft_steps=1500, schedule_steps=6000, batch_size=128, lr=1e-3),
 }
 
 
@@ -126,8 +129,23 @@ def make_batch(examples: list[tuple[list[int], int]], pad_id: int) -> tuple[torc
     return input_ids, attention, labels
 
 
-def build(preset_name: str, out_dir: Path, *, device: str = "cpu", seed: int = 0, max_steps: int | None = None) -> Path:
-    """Generate the task, train the base policy by SFT, and save it to ``out_dir``."""
+def save_policy(model, tokenizer, out_dir: Path, info: dict) -> None:
+    """A standard transformers model directory plus ``asymrl_toy.json`` (how it was built)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=96, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+    )
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "asymrl_toy.json").write_text(json.dumps(info, indent=2))
+
+
+def build(preset_name: str, out_dir: Path, *, device: str = "cpu", seed: int = 0, max_steps: int | None = None,
+          snapshot_steps: tuple[int, ...] = ()) -> Path:
+    """Generate the task, train the base policy by SFT, and save it to ``out_dir``; also save a copy
+    at each of ``snapshot_steps`` (to ``<out_dir>_step<N>``), to choose how far to warm-start."""
     preset = PRESETS[preset_name]
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -142,7 +160,7 @@ def build(preset_name: str, out_dir: Path, *, device: str = "cpu", seed: int = 0
     def lr_at(step: int) -> float:
         if step < preset.warmup_steps:
             return (step + 1) / preset.warmup_steps
-        progress = (step - preset.warmup_steps) / max(1, steps - preset.warmup_steps)
+        progress = (step - preset.warmup_steps) / max(1, preset.schedule_steps - preset.warmup_steps)
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
@@ -160,19 +178,13 @@ def build(preset_name: str, out_dir: Path, *, device: str = "cpu", seed: int = 0
         scheduler.step()
         if step % 50 == 0:
             progress.set_postfix(loss=f"{loss.item():.3f}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=96, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-    )
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    (out_dir / "asymrl_toy.json").write_text(json.dumps({
+        if step + 1 in snapshot_steps and step + 1 < steps:
+            save_policy(model, tokenizer, Path(f"{out_dir}_step{step + 1}"), {"preset": preset_name, "sft_steps": step + 1})
+    info = {
         **asdict(preset), "preset": preset_name, "version": VERSION, "seed": seed, "sft_steps": steps,
         "final_loss": round(loss.item(), 4), "build_seconds": round(time.time() - started, 1), "threads": torch.get_num_threads(),
-    }, indent=2))
+    }
+    save_policy(model.cpu().eval(), tokenizer, out_dir, info)
     return out_dir
 
 
@@ -183,9 +195,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None, help="stop SFT early (smoke tests)")
+    parser.add_argument("--snapshots", default="", help="comma-separated SFT steps at which to save extra copies")
     args = parser.parse_args()
     out = args.out or (ASSETS / args.preset if args.preset == "tiny" else cache_root() / f"{args.preset}-{VERSION}" / "policy")
-    print(f"wrote {build(args.preset, out, device=args.device, seed=args.seed, max_steps=args.max_steps)}")
+    snapshots = tuple(int(v) for v in args.snapshots.split(",") if v)
+    print(f"wrote {build(args.preset, out, device=args.device, seed=args.seed, max_steps=args.max_steps, snapshot_steps=snapshots)}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from asymrl.rollout import SamplingParams, build_engine
 
 
 def measure(model_dir, split: str = "validation", limit: int | None = None, group_size: int = 8, backend: str = "transformers",
-            max_new_tokens: int = 96, seed: int = 0) -> dict:
+            max_new_tokens: int = 96, seed: int = 0, device: str = "cpu") -> dict:
     problems, _ = load_problems(f"toy:{split}")
     problems = problems[:limit] if limit else problems
-    engine = build_engine(backend, model_dir, seed=seed, max_model_len=256)
+    engine = build_engine(backend, model_dir, seed=seed, max_model_len=256, device=device)
     prompts = [render_prompt(p["problem"], engine.tokenizer, "{problem}") for p in problems]
     greedy = engine.generate(prompts, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens))
     sampled = engine.generate(prompts, SamplingParams(n=group_size, temperature=1.0, max_new_tokens=max_new_tokens, seed=seed))
@@ -71,13 +71,15 @@ def main() -> None:
     parser.add_argument("--split", default="validation")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--backend", default="transformers")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--preset", default="tiny", help="embedded preset measured when --model is not given")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/toy_base_policy.json"))
     args = parser.parse_args()
     if args.model is None:
         from asymrl.toy.build import ensure_base_policy
 
-        args.model = ensure_base_policy("tiny")
-    report = measure(args.model, args.split, args.limit, backend=args.backend)
+        args.model = ensure_base_policy(args.preset)
+    report = measure(args.model, args.split, args.limit, backend=args.backend, device=args.device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(to_markdown(report))

@@ -4,11 +4,12 @@ Four levels, each answer in a form the verifier must handle:
 
 1. two-digit addition with carries            ``Compute 47+38.``        -> ``85``
 2. three-digit addition / subtraction         ``Compute 312-587.``      -> ``-275``
-3. linear equations with integer solutions    ``Solve 3x+7=-8.``        -> ``-5``
+3. linear equations with integer solutions    ``Solve 7x-12=51.``       -> ``9``
 4. fractions to reduce                        ``Reduce 18/24.``         -> ``\\frac{3}{4}``
 
-Solutions are written column by column (or step by step), so a mistake is local: a sampled
-solution is usually right except for one step, which is what RL can fix. Operand ranges are large
+Every solution is a chain of small local steps (column arithmetic, one times-table division, one
+prime at a time), so a mistake is a local slip: an under-trained policy is right at most steps and
+unsure at a few, which is what RL can fix. Operand ranges are large
 enough (tens of thousands of distinct problems per level) that validation and RL problems are
 unseen in supervised warm-up: the splits are disjoint by problem text.
 """
@@ -74,27 +75,49 @@ def level2(rng: random.Random) -> dict:
 
 
 def level3(rng: random.Random) -> dict:
-    """``ax+b=c`` with an integer solution: ``ax=c-b=...`` then ``x=.../a=...``."""
-    a = rng.randint(2, 9)
-    x = rng.randint(-12, 19)
-    b = rng.choice([v for v in range(-30, 31) if v != 0])
-    c = a * x + b
-    sign = "+" if b > 0 else "-"
-    work = f"{a}x={c}{'-' if b > 0 else '+'}{abs(b)}={a * x}. x={a * x}/{a}={x}."
-    return {"problem": f"Solve {a}x{sign}{abs(b)}={c}.", "answer": str(x), "solution": f"{work} \\boxed{{{x}}}"}
+    """``ax+b=c`` or ``ax-b=c`` with ``x`` in 1..12: the right side is worked column by column, then
+    one division from the times table: ``7x=51+12. 1+2=3. 5+1=6. 7x=63. x=63/7=9.``"""
+    a, x = rng.randint(2, 9), rng.randint(1, 12)
+    product = a * x
+    if rng.random() < 0.5 or product < 3:  # ax - b = c, so ax = c + b
+        b = rng.randint(1, 60)
+        c = product - b
+        if c < 1:
+            b, c = product - 1, 1
+        if b < 1:
+            b, c = 1, product - 1
+        problem, work = f"Solve {a}x-{b}={c}.", f"{a}x={c}+{b}. {_column_addition(c, b)}"
+    else:  # ax + b = c, so ax = c - b
+        b = rng.randint(1, 60)
+        c = product + b
+        problem, work = f"Solve {a}x+{b}={c}.", f"{a}x={c}-{b}. {_column_subtraction(c, b)}"
+    return {"problem": problem, "answer": str(x), "solution": f"{work} {a}x={product}. x={product}/{a}={x}. \\boxed{{{x}}}"}
+
+
+def _prime_factors(value: int) -> list[int]:
+    factors, divisor = [], 2
+    while value > 1:
+        while value % divisor == 0:
+            factors.append(divisor)
+            value //= divisor
+        divisor += 1
+    return factors
 
 
 def level4(rng: random.Random) -> dict:
-    """``Reduce 18/24.``: ``gcd=6. 18/6=3. 24/6=4.`` then ``\\frac{3}{4}`` (or an integer)."""
+    """``Reduce 18/24.``: divide by one prime at a time, ``18/24. /2: 9/12. /3: 3/4.`` -> ``\\frac{3}{4}``."""
     while True:
         p, q = rng.randint(1, 25), rng.randint(2, 26)
         if math.gcd(p, q) == 1:
             break
-    k = rng.randint(2, 15)
+    k = rng.choice([2, 3, 4, 5, 6, 8, 9, 10, 12, 15])
     numerator, denominator = p * k, q * k
+    steps, top, bottom = [f"{numerator}/{denominator}."], numerator, denominator
+    for prime in _prime_factors(k):
+        top, bottom = top // prime, bottom // prime
+        steps.append(f"/{prime}: {top}/{bottom}.")
     answer = f"\\frac{{{p}}}{{{q}}}"
-    work = f"gcd={k}. {numerator}/{k}={p}. {denominator}/{k}={q}."
-    return {"problem": f"Reduce {numerator}/{denominator}.", "answer": answer, "solution": f"{work} \\boxed{{{answer}}}"}
+    return {"problem": f"Reduce {numerator}/{denominator}.", "answer": answer, "solution": f"{' '.join(steps)} \\boxed{{{answer}}}"}
 
 
 GENERATORS = {1: level1, 2: level2, 3: level3, 4: level4}
@@ -137,11 +160,9 @@ def generate_problems(seed: int, n: int, levels: tuple[int, ...] = LEVELS, weigh
 
 
 DEFAULT_SIZES = {"sft": 60000, "train": 4000, "validation": 1000, "test": 1000}
-# SFT sees every level equally; RL and evaluation lean on levels 3-4, where the warm-started policy
-# is right about a third of the time and most groups of G samples are mixed (levels 1-2 end up
-# nearly solved by SFT: they check that RL does not break what works).
-SPLIT_LEVEL_WEIGHTS = {"sft": (1.0, 1.0, 1.0, 1.0), "train": (0.15, 0.15, 0.4, 0.3),
-                       "validation": (0.15, 0.15, 0.4, 0.3), "test": (0.15, 0.15, 0.4, 0.3)}
+# Every split draws the four levels equally (a level whose distinct problems run out in a split's
+# share is topped up by the others).
+SPLIT_LEVEL_WEIGHTS = {split: (1.0, 1.0, 1.0, 1.0) for split in DEFAULT_SIZES}
 
 
 def write_splits(out_dir: Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, Path]:

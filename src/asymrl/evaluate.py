@@ -1,0 +1,158 @@
+"""Avg@k evaluation of a policy on math benchmarks through the rollout engine and the verifier.
+
+    python -m asymrl.evaluate --checkpoint runs/asymgrpo/best \
+        --benchmarks math500,aime24,aime25,amc23,olympiadbench --out runs/asymgrpo/eval
+
+Avg@k (PAPER.md section 5): k samples per problem at temperature 0.4, top-p 1.0; k = 5 for
+MATH-500 and OlympiadBench, 10 for AIME24, AIME25 and AMC23. The score of a benchmark is the mean
+over problems of each problem's fraction of correct samples; its standard error is taken over
+problems. Writes ``<out>/<benchmark>.jsonl`` (per problem: responses, extracted answers, verdicts)
+and ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from asymrl.data import load_problems, render_prompt
+from asymrl.reward import MathVerifier, extract_answer
+from asymrl.rollout import SamplingParams, build_engine
+from asymrl.table1 import AVG_AT_K
+
+QWEN_MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
+
+
+@dataclass
+class EvalConfig:
+    """Every knob of an evaluation run (the CLI fills it)."""
+
+    checkpoint: str
+    benchmarks: list[str]
+    out: Path
+    samples: dict[str, int] = field(default_factory=dict)  # Avg@k per benchmark; default AVG_AT_K or 4
+    temperature: float = 0.4
+    top_p: float = 1.0
+    max_new_tokens: int = 4096
+    backend: str = "auto"
+    dtype: str = "bfloat16"
+    device: str = "auto"
+    local_dir: str | None = None
+    prompt_template: str = QWEN_MATH_TEMPLATE
+    use_chat_template: bool = True
+    enable_thinking: bool | None = False
+    limit: int | None = None
+    seed: int = 0
+    gpu_memory_utilization: float = 0.85
+
+
+def samples_for(benchmark: str, config: EvalConfig) -> int:
+    return config.samples.get(benchmark, AVG_AT_K.get(benchmark, 4))
+
+
+def mean_and_standard_error(per_problem: list[float]) -> tuple[float, float]:
+    """Mean of per-problem accuracies and its standard error over problems."""
+    n = len(per_problem)
+    if n == 0:
+        return math.nan, math.nan
+    mean = sum(per_problem) / n
+    if n == 1:
+        return mean, math.nan
+    variance = sum((x - mean) ** 2 for x in per_problem) / (n - 1)
+    return mean, math.sqrt(variance / n)
+
+
+def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
+    """Evaluate ``config.checkpoint`` on every benchmark; returns (and writes) the summary."""
+    from transformers import AutoTokenizer
+
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.checkpoint)
+    owns_engine = engine is None
+    if owns_engine:
+        engine = build_engine(
+            config.backend, config.checkpoint, dtype=config.dtype, device=config.device, seed=config.seed,
+            max_model_len=config.max_new_tokens + 2048, gpu_memory_utilization=config.gpu_memory_utilization,
+        )
+    config.out.mkdir(parents=True, exist_ok=True)
+    summary = {"checkpoint": str(config.checkpoint), "temperature": config.temperature, "top_p": config.top_p, "benchmarks": {}}
+    with MathVerifier() as verifier:
+        for benchmark in config.benchmarks:
+            started = time.time()
+            problems, _ = load_problems(benchmark, None, local_dir=config.local_dir)
+            problems = problems[: config.limit] if config.limit else problems
+            k = samples_for(benchmark, config)
+            prompts = [
+                render_prompt(p["problem"], tokenizer, config.prompt_template, config.use_chat_template, config.enable_thinking)
+                for p in problems
+            ]
+            params = SamplingParams(n=k, temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
+            groups = engine.generate(prompts, params)
+            responses = [c.text for group in groups for c in group]
+            references = [p["answer"] for p, group in zip(problems, groups) for _ in group]
+            verdicts = verifier.score_batch(responses, references)
+            per_problem, offset = [], 0
+            with (config.out / f"{benchmark}.jsonl").open("w") as handle:
+                for problem, group in tqdm(list(zip(problems, groups)), desc=f"write {benchmark}", leave=False):
+                    scores = verdicts[offset : offset + len(group)]
+                    offset += len(group)
+                    per_problem.append(sum(scores) / len(scores))
+                    handle.write(json.dumps({
+                        "id": problem["id"], "answer": problem["answer"], "accuracy": per_problem[-1],
+                        "samples": [{"response": c.text, "extracted": extract_answer(c.text), "correct": bool(s),
+                                     "finish_reason": c.finish_reason} for c, s in zip(group, scores)],
+                    }) + "\n")
+            mean, error = mean_and_standard_error(per_problem)
+            summary["benchmarks"][benchmark] = {
+                "avg_at_k": k, "problems": len(problems), "accuracy": 100 * mean, "standard_error": 100 * error,
+                "seconds": round(time.time() - started, 1),
+            }
+            print(f"{benchmark}: Avg@{k} = {100 * mean:.2f} ± {100 * error:.2f} over {len(problems)} problems")
+    if owns_engine:
+        engine.close()
+    (config.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> EvalConfig:
+    parser = argparse.ArgumentParser(prog="python -m asymrl.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="a transformers model directory (e.g. <run>/best)")
+    parser.add_argument("--benchmarks", default="math500,aime24,aime25,amc23,olympiadbench",
+                        help="comma-separated names (math500, aime24, aime25, amc23, olympiadbench, toy:validation, a JSONL path, a hub id)")
+    parser.add_argument("--samples", default="", help="Avg@k overrides, e.g. 'math500=5,aime24=10'")
+    parser.add_argument("--out", type=Path, default=None, help="default: <checkpoint>/eval")
+    parser.add_argument("--temperature", type=float, default=0.4)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=4096)
+    parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--local-dir", default=None, help="folder with <benchmark>.jsonl files, used before the hub")
+    parser.add_argument("--prompt-template", default=QWEN_MATH_TEMPLATE)
+    parser.add_argument("--no-chat-template", action="store_true")
+    parser.add_argument("--enable-thinking", action="store_true")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    samples = {}
+    for item in filter(None, args.samples.split(",")):
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            parser.error(f"--samples: expected NAME=K, got {item!r}")
+        samples[name] = int(value)
+    return EvalConfig(
+        checkpoint=args.checkpoint, benchmarks=[b for b in args.benchmarks.split(",") if b],
+        out=args.out or Path(args.checkpoint) / "eval", samples=samples, temperature=args.temperature,
+        top_p=args.top_p, max_new_tokens=args.max_new_tokens, backend=args.backend, dtype=args.dtype,
+        device=args.device, local_dir=args.local_dir, prompt_template=args.prompt_template,
+        use_chat_template=not args.no_chat_template, enable_thinking=args.enable_thinking, limit=args.limit, seed=args.seed,
+    )
+
+
+if __name__ == "__main__":
+    evaluate(parse_args())
