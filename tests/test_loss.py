@@ -126,3 +126,21 @@ def test_approx_kl_metric_is_zero_on_policy_and_positive_off():
     assert same["approx_kl"] == 0.0
     # k3 of a uniform shift d = -0.1: exp(-0.1) - 1 + 0.1
     assert moved["approx_kl"] == pytest.approx(math.exp(-0.1) - 1 + 0.1, rel=1e-5)
+
+
+def test_kl_penalty_estimators_and_gradient():
+    from asymrl.loss import kl_penalty
+
+    logp = torch.tensor([[-1.0, -2.0]])
+    ref = torch.tensor([[-1.5, -2.0]])
+    torch.testing.assert_close(kl_penalty(logp, ref, "k1"), torch.tensor([[0.5, 0.0]]))
+    torch.testing.assert_close(kl_penalty(logp, ref, "k2"), torch.tensor([[0.125, 0.0]]))
+    torch.testing.assert_close(kl_penalty(logp, ref, "k3"), torch.tensor([[math.exp(-0.5) - 1 + 0.5, 0.0]]))
+    moving = logp.clone().requires_grad_()
+    loss, metrics = policy_loss(moving, logp, torch.zeros(1, 1), torch.ones(1, 2), PolicyLossConfig(kl_coef=0.1), ref_logprobs=ref)
+    loss.backward()
+    # d k3 / d logp = 1 - exp(ref - logp); token-mean over 2 tokens; x 0.1
+    torch.testing.assert_close(moving.grad, torch.tensor([[0.1 * (1 - math.exp(-0.5)) / 2, 0.0]]))
+    assert metrics["kl_ref"] == pytest.approx((math.exp(-0.5) - 0.5) / 2)
+    with pytest.raises(ValueError, match="reference"):
+        policy_loss(moving, logp, torch.zeros(1, 1), torch.ones(1, 2), PolicyLossConfig(kl_coef=0.1))

@@ -96,10 +96,23 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp_p
 
 
 @pytest.mark.distributed
-def test_two_processes_deepspeed_zero2(tmp_path):
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / "cpu_zero2.yaml")]
-    summary = run_train(tmp_path / "zero2", "train.total_steps=2", "train.save_every=0", launch=launch)
+@pytest.mark.parametrize("launch_config", ["cpu_zero2.yaml", "cpu_zero3.yaml"])
+def test_two_processes_deepspeed(tmp_path, launch_config):
+    """Each rank samples with its own engine, fed after every step from the (ZeRO-3: gathered) weights."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config)]
+    summary = run_train(tmp_path / "run", "train.total_steps=2", "train.save_every=0", launch=launch)
     assert summary["world_size"] == 2 and summary["weights_in_sync"] and summary["steps"] == 2
+    records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "reward/accuracy" in r]
+    assert [r["step"] for r in records] == [1, 2]
+    assert records[-1]["actor/optimizer_steps"] > 0
+
+
+def test_kl_penalty_to_the_initial_policy(tmp_path):
+    run_train(tmp_path / "kl", "train.total_steps=2", "train.save_every=0", "algorithm.kl_coef=0.05", "eval.every_steps=0", "eval.at_start=false")
+    records = [r for r in read_metrics(tmp_path / "kl" / "metrics.jsonl") if "actor/kl_ref" in r]
+    assert len(records) == 2
+    assert records[0]["actor/kl_ref"] == pytest.approx(0.0, abs=1e-6)  # the first mini-batch is the reference
+    assert records[1]["actor/kl_ref"] > 0
 
 
 def test_config_errors_stop_the_run_with_the_key_named(tmp_path):

@@ -14,11 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "update_worker.py"
 
 
-def run_worker(out: Path, launch_config: str | None = None) -> dict:
+def run_worker(out: Path, launch_config: str | None = None, *extra: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false"}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
     if launch_config is None:
-        command = [sys.executable, str(WORKER), str(out)]
+        command = [sys.executable, str(WORKER), str(out), *extra]
     else:
         command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config), str(WORKER), str(out)]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -55,3 +55,10 @@ def test_two_processes_equal_one_process(single_process, launch_config, tmp_path
     assert distributed["metrics"]["actor/pg_loss"] == pytest.approx(single_process["metrics"]["actor/pg_loss"], rel=1e-5)
     assert distributed["metrics"]["actor/grad_norm"] == pytest.approx(single_process["metrics"]["actor/grad_norm"], rel=1e-5)
     assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
+
+
+def test_a_non_finite_gradient_skips_the_step_and_is_counted(single_process, tmp_path):
+    poisoned = run_worker(tmp_path / "out.json", None, "nan")
+    assert poisoned["metrics"]["actor/skipped_steps"] == 1 and poisoned["metrics"]["actor/optimizer_steps"] == 1
+    # The skipped step left no trace: all weights are finite.
+    assert all(x == x for values in poisoned["weights"].values() for x in values)

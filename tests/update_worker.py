@@ -1,7 +1,9 @@
 """Runs one PPO update of a tiny seeded Llama on fixed rollouts; launched by tests/test_update.py
 in one process or under ``accelerate launch`` (DDP / DeepSpeed ZeRO) with several processes.
 
-    python tests/update_worker.py OUT.json
+    python tests/update_worker.py OUT.json [nan]
+
+With ``nan`` the first mini-batch's advantages are NaN: its optimizer step must be skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
     return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
-def main(out_path: str) -> None:
+def main(out_path: str, poison: bool = False) -> None:
     cpu_thread_setup()
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
@@ -54,7 +56,10 @@ def main(out_path: str) -> None:
     old_logprobs, _ = updater.logprobs(local)
     # Perturb old log-probs so that the ratio is not 1 and both clip bounds matter.
     old_logprobs = old_logprobs + 0.3 * torch.sin(torch.arange(old_logprobs.shape[1])[None] + 7.0 * order[:, None])
-    metrics = updater.update(local, advantages[order] * local.response_mask, old_logprobs * local.response_mask, rows_per_rank)
+    token_advantages = advantages[order] * local.response_mask
+    if poison:
+        token_advantages[: rows_per_rank] = float("nan")
+    metrics = updater.update(local, token_advantages, old_logprobs * local.response_mask, rows_per_rank)
     state = accelerator.get_state_dict(updater.policy)
     if accelerator.is_main_process:
         weights = {k: v.float().flatten().tolist() for k, v in state.items()}
@@ -70,4 +75,4 @@ def main(out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], poison=sys.argv[2:] == ["nan"])

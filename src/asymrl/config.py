@@ -88,6 +88,8 @@ class AlgorithmConfig:
     entropy_adv_kappa: float = knob(2.0, "entropy advantage kappa (**derived**)")
     loss_agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = knob("token-mean", "loss aggregation")
     loss_agg_constant: Optional[int] = knob(None, "Dr.GRPO's normaliser (default: rollout.max_new_tokens)")
+    kl_coef: float = knob(0.0, "KL penalty to the initial policy (the paper uses none; > 0 keeps a frozen copy)")
+    kl_estimator: Literal["k1", "k2", "k3"] = knob("k3", "per-token KL estimator")
 
     def estimator_params(self) -> dict[str, Any]:
         """Keyword arguments for ``advantages.compute`` of the chosen estimator."""
@@ -286,6 +288,7 @@ def validate(config: Config) -> list[str]:
         (0 < r.top_p <= 1, f"rollout.top_p: must be in (0, 1], got {r.top_p}"),
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
+        (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
         (t.prompts_per_step > 0 and t.mini_batch_prompts > 0 and t.prompts_per_step % t.mini_batch_prompts == 0,
          f"train.mini_batch_prompts: must divide train.prompts_per_step ({t.prompts_per_step}), got {t.mini_batch_prompts}"),
         (t.micro_batch_size > 0, f"train.micro_batch_size: must be > 0, got {t.micro_batch_size}"),

@@ -92,6 +92,19 @@ def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tenso
     return torch.expm1(delta) - delta
 
 
+def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k3") -> torch.Tensor:
+    """Per-token estimate of KL(policy || reference) from sampled tokens (Schulman's k1 / k2 / k3):
+    ``k1 = d``, ``k2 = d^2 / 2``, ``k3 = exp(-d) - 1 + d`` with ``d = logp - ref_logp``."""
+    delta = logprobs - ref_logprobs
+    if kind == "k1":
+        return delta
+    if kind == "k2":
+        return 0.5 * delta.square()
+    if kind == "k3":
+        return torch.expm1(-delta) + delta
+    raise ValueError(f"unknown KL estimator {kind!r}; choose k1, k2 or k3")
+
+
 @dataclass
 class PolicyLossConfig:
     """The knobs of :func:`policy_loss` (every Table 1 variant is a setting of these)."""
@@ -102,6 +115,8 @@ class PolicyLossConfig:
     entropy_coef: float = 0.0
     aggregation: str = "token-mean"
     aggregation_constant: float | None = None
+    kl_coef: float = 0.0  # KL penalty to a reference policy; the paper uses none
+    kl_estimator: str = "k3"
 
 
 def policy_loss(
@@ -112,13 +127,15 @@ def policy_loss(
     config: PolicyLossConfig = PolicyLossConfig(),
     *,
     entropy: torch.Tensor | None = None,
+    ref_logprobs: torch.Tensor | None = None,
     num_tokens: float | torch.Tensor | None = None,
     num_sequences: float | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of one (micro-)batch and its metrics.
 
     All tensors are ``(batch, tokens)``; ``advantages`` may also be ``(batch, 1)`` (one value per
-    rollout, PAPER.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``.
+    rollout, PAPER.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``,
+    ``ref_logprobs`` (a frozen reference policy's) when ``kl_coef != 0``.
     Metrics are token means over this batch's valid tokens: ``clip_frac_low``, ``clip_frac_high``,
     ``approx_kl``, ``entropy`` and ``pg_loss``.
     """
@@ -143,6 +160,12 @@ def policy_loss(
         if entropy is None:
             raise ValueError("entropy_coef != 0 needs the per-token entropy")
         loss = loss - config.entropy_coef * reduce(entropy)
+    kl = None
+    if config.kl_coef != 0.0:
+        if ref_logprobs is None:
+            raise ValueError("kl_coef != 0 needs the reference policy's log-probs")
+        kl = kl_penalty(logprobs, ref_logprobs, config.kl_estimator)
+        loss = loss + config.kl_coef * reduce(kl)
 
     with torch.no_grad():
         valid = mask.bool()
@@ -161,4 +184,6 @@ def policy_loss(
             metrics["dual_clip_frac"] = token_mean(active["dual_clip"])
         if entropy is not None:
             metrics["entropy"] = token_mean(entropy)
+        if kl is not None:
+            metrics["kl_ref"] = token_mean(kl)
     return loss, metrics

@@ -181,20 +181,20 @@ class PolicyUpdater:
 
     # -- log-prob passes ---------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def logprobs(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token log-probs and entropies of every rollout under the current policy, ``(rows, seq)``.
-
-        Computed by the training model itself (not taken from the engine), micro-batch by micro-batch.
-        """
-        self.policy.eval()
+    def logprobs(self, batch: RolloutBatch, policy: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs and entropies of every rollout, ``(rows, seq)``, under the current
+        policy (computed by the training model itself, not taken from the engine) or under
+        ``policy`` (e.g. the frozen reference), micro-batch by micro-batch."""
+        policy = policy if policy is not None else self.policy
+        policy.eval()
         logprobs = torch.zeros(batch.input_ids.shape, dtype=torch.float32)
         entropy = torch.zeros_like(logprobs)
-        for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
-            logp, ent = self.policy(*self._to_device(micro), temperature=self.config.temperature)
-            length = micro.input_ids.shape[1]
-            logprobs[index, :length] = logp.float().cpu()
-            entropy[index, :length] = ent.float().cpu()
+        with torch.no_grad():
+            for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
+                logp, ent = policy(*self._to_device(micro), temperature=self.config.temperature)
+                length = micro.input_ids.shape[1]
+                logprobs[index, :length] = logp.float().cpu()
+                entropy[index, :length] = ent.float().cpu()
         return logprobs, entropy
 
     # -- the PPO update ----------------------------------------------------------------------------
@@ -205,6 +205,7 @@ class PolicyUpdater:
         advantages: torch.Tensor,
         old_logprobs: torch.Tensor,
         mini_batch_rows: int,
+        ref_logprobs: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """``ppo_epochs`` passes over the rollouts in mini-batches of ``mini_batch_rows`` rows (this rank's
         share), one optimizer step per mini-batch. ``advantages`` is ``(rows, seq)`` per token.
@@ -243,6 +244,7 @@ class PolicyUpdater:
                             response_mask,
                             config.loss,
                             entropy=entropy,
+                            ref_logprobs=None if ref_logprobs is None else ref_logprobs[index, :length].to(logp.device),
                             num_tokens=num_tokens,
                             num_sequences=num_sequences,
                         )
