@@ -137,33 +137,28 @@ def test_flip_boundary_value_at_g8():
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_ent_decrease_closed_form(size):
-    for k in range(size + 1):
-        p = k / size
-        pos, neg = channel_values("ent_decrease", k, size)
-        if 0 < k < size:
-            assert pos == pytest.approx(math.sqrt(p / (1 - p)), abs=1e-12)
-        if k == size:
-            last, before = (size - 1) / size, (size - 2) / size
-            expected = 2 * math.sqrt(last / (1 - last)) - math.sqrt(before / (1 - before))
-            assert pos == pytest.approx(expected, abs=1e-12)
-        if k < size:  # negative channel unchanged: GRPO's
-            assert neg == pytest.approx(power_neg(p, 0.5) if k > 0 else 0.0, abs=1e-12)
+@pytest.mark.parametrize("name", ["ent_decrease", "ent_increase"])
+def test_flipped_curves_closed_form(name, size):
+    """The flipped channel is GRPO's curve read at 1 - p, extended linearly at its singular end;
+    the other channel is GRPO's (PAPER.md sec. 3)."""
+    flips_positive = name == "ent_decrease"
 
-
-@pytest.mark.parametrize("size", SIZES)
-def test_ent_increase_closed_form(size):
-    for k in range(size + 1):
+    def flipped(k: int) -> float:  # on the interior grid 0 < k < G
         p = k / size
-        pos, neg = channel_values("ent_increase", k, size)
+        return math.sqrt(p / (1 - p)) if flips_positive else -math.sqrt((1 - p) / p)
+
+    boundary_k, inner = (size, (size - 1, size - 2)) if flips_positive else (0, (1, 2))
+    for k in range(size + 1):
+        pos, neg = channel_values(name, k, size)
+        flipped_value, other_value = (pos, neg) if flips_positive else (neg, pos)
         if 0 < k < size:
-            assert neg == pytest.approx(-math.sqrt((1 - p) / p), abs=1e-12)
-        if k == 0:
-            first, second = 1 / size, 2 / size
-            expected = 2 * -math.sqrt((1 - first) / first) + math.sqrt((1 - second) / second)
-            assert neg == pytest.approx(expected, abs=1e-12)
-        if k > 0:  # positive channel unchanged: GRPO's
-            assert pos == pytest.approx(power_pos(p, 0.5) if k < size else 0.0, abs=1e-12)
+            assert flipped_value == pytest.approx(flipped(k), abs=1e-12)
+        if k == boundary_k:
+            assert flipped_value == pytest.approx(2 * flipped(inner[0]) - flipped(inner[1]), abs=1e-12)
+        if other_value is not None:
+            p = k / size
+            grpo = (power_neg(p, 0.5) if k > 0 else 0.0) if flips_positive else (power_pos(p, 0.5) if k < size else 0.0)
+            assert other_value == pytest.approx(grpo, abs=1e-12)
 
 
 def test_flips_reject_g_below_3():
