@@ -124,7 +124,7 @@ def policy_loss(
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     mask: torch.Tensor,
-    config: PolicyLossConfig = PolicyLossConfig(),
+    config: PolicyLossConfig | None = None,
     *,
     entropy: torch.Tensor | None = None,
     ref_logprobs: torch.Tensor | None = None,
@@ -139,6 +139,7 @@ def policy_loss(
     Metrics are token means over this batch's valid tokens: ``clip_frac_low``, ``clip_frac_high``,
     ``approx_kl``, ``entropy`` and ``pg_loss``.
     """
+    config = config or PolicyLossConfig()
     advantages = advantages.expand_as(logprobs)
     per_token, active = clipped_surrogate(
         logprobs, old_logprobs, advantages, config.eps_low, config.eps_high, config.dual_clip
