@@ -137,3 +137,4 @@ def test_vllm_weight_update_in_place(vllm_engine, policy_dir):
     before = assert_engine_follows_an_update(vllm_engine, policy_dir)
     push_weights(vllm_engine, AutoModelForCausalLM.from_pretrained(policy_dir))  # restore for other tests
     assert greedy_ids(vllm_engine) == before
+

@@ -15,6 +15,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from asymrl.loss import PolicyLossConfig
+from asymrl.rollout import iter_full_parameters
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, release_process_group
 
 ROWS, LENGTH, VOCAB = 8, 14, 50
@@ -65,7 +66,8 @@ def main(out_path: str, poison: bool = False) -> None:
         weights = {k: v.float().flatten().tolist() for k, v in state.items()}
         json.dump({"world": world, "metrics": metrics, "weights": weights}, open(out_path, "w"))
     # Weights identical across ranks: compare each rank's full-parameter checksum.
-    checksum = torch.tensor([sum(float(v.double().sum()) for v in state.values())]) if state else torch.zeros(1)
+    # (gathered parameter by parameter on every rank: under ZeRO-3 get_state_dict fills rank 0 only)
+    checksum = torch.tensor([sum(float(v.double().sum()) for _, v in iter_full_parameters(updater.model))])
     gathered = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
     if accelerator.is_main_process:
         record = json.load(open(out_path))

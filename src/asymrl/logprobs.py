@@ -37,24 +37,26 @@ def chunked_logprobs_and_entropy(
     *,
     temperature: float = 1.0,
     chunk_size: int = 1024,
+    min_chunks: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs and entropies of ``targets`` given final hidden states, ``chunk_size`` rows at a time.
+
+    ``project`` is called at least ``min_chunks`` times (with empty chunks if need be): under
+    DeepSpeed ZeRO-3 every call gathers the head's weights collectively, so all ranks must make the
+    same number of calls whatever their token counts.
 
     ``hidden`` is ``(rows, hidden_size)``, ``targets`` ``(rows,)``; ``project`` maps hidden states to
     logits (the model's LM head module: calling the module, not reading its weight, keeps DeepSpeed
     ZeRO-3's parameter gathering working). Peak extra memory is one ``(chunk_size x vocab)`` float32
     block, in forward and in backward.
     """
-    if hidden.shape[0] == 0:
-        empty = hidden.new_zeros(0, dtype=torch.float32)
-        return empty, empty.clone()
-
     def one_chunk(rows: torch.Tensor, chunk_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return logprobs_and_entropy_from_logits(project(rows), chunk_targets, temperature)
 
     needs_grad = torch.is_grad_enabled() and hidden.requires_grad
     logprob_chunks, entropy_chunks = [], []
-    for start in range(0, hidden.shape[0], chunk_size):
+    chunks = max(-(-hidden.shape[0] // chunk_size), min_chunks, 1)
+    for start in range(0, chunks * chunk_size, chunk_size):
         rows = hidden[start : start + chunk_size]
         chunk_targets = targets[start : start + chunk_size]
         if needs_grad:
@@ -74,6 +76,7 @@ def sequence_logprobs(
     *,
     temperature: float = 1.0,
     chunk_size: int = 1024,
+    min_chunks: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probs and entropies of the response tokens of right-padded sequences.
 
@@ -91,7 +94,7 @@ def sequence_logprobs(
     rows = hidden[:, :-1][predicts]
     targets = input_ids[:, 1:][predicts]
     logprob, entropy = chunked_logprobs_and_entropy(
-        rows, lm_head, targets, temperature=temperature, chunk_size=chunk_size
+        rows, lm_head, targets, temperature=temperature, chunk_size=chunk_size, min_chunks=min_chunks
     )
     out_logprob = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
     out_entropy = hidden.new_zeros(input_ids.shape, dtype=torch.float32)

@@ -37,9 +37,11 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     """
     on_cpu = not torch.cuda.is_available()
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
     handlers = [InitProcessGroupKwargs(backend="gloo")] if on_cpu and launched else []
+    # cpu=True would silently turn a DeepSpeed launch into plain gloo DDP: only without DeepSpeed.
     accelerator = Accelerator(
-        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu
+        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu and not deepspeed
     )
     plugin = accelerator.state.deepspeed_plugin
     if plugin is not None:
@@ -67,8 +69,18 @@ class PolicyWithLogprobs(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask, response_mask, temperature: float = 1.0):
         return sequence_logprobs(
-            self.model, input_ids, attention_mask, response_mask, temperature=temperature, chunk_size=self.chunk_size
+            self.model, input_ids, attention_mask, response_mask, temperature=temperature,
+            chunk_size=self.chunk_size, min_chunks=self._chunks_on_every_rank(response_mask),
         )
+
+    def _chunks_on_every_rank(self, response_mask: torch.Tensor) -> int:
+        """Under ZeRO-3 each LM-head call is a collective: every rank must make as many as the rank
+        with the most response tokens (elsewhere: no constraint)."""
+        if not hasattr(self.model.get_output_embeddings().weight, "ds_id"):
+            return 0
+        chunks = torch.tensor([-(-int(response_mask[:, 1:].sum()) // self.chunk_size)], device=response_mask.device)
+        torch.distributed.all_reduce(chunks, op=torch.distributed.ReduceOp.MAX)
+        return int(chunks)
 
 
 @dataclass
