@@ -32,7 +32,7 @@ from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
 from asymrl.reward import MathVerifier
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
-from asymrl.update import PolicyUpdater, PolicyWithLogprobs, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, release_process_group
+from asymrl.update import PolicyUpdater, PolicyWithLogprobs, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, release_process_group
 
 RewardFn = Callable[[str, dict], float]
 
@@ -62,9 +62,8 @@ class Trainer:
         train, rollout = config.train, config.rollout
         self.group_size = rollout.group_size
         # The world size shapes every batch, and the accelerator needs those shapes at creation.
-        probe_world = _world_size_from_env()
+        probe_world = launched_world_size()
         check_world_size(config, probe_world)
-        self.prompts_per_rank = train.prompts_per_step // probe_world
         self.mini_batch_rows = train.mini_batch_prompts * self.group_size // probe_world
         self.accelerator = build_accelerator(
             self.mini_batch_rows // train.micro_batch_size, train.micro_batch_size, train.grad_clip
@@ -384,12 +383,6 @@ class Trainer:
         self.engine.close()
         release_process_group()
         return summary
-
-
-def _world_size_from_env() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def resolve_model_dir(path: str) -> Path | str:

@@ -28,6 +28,11 @@ from asymrl.logprobs import sequence_logprobs
 from asymrl.loss import PolicyLossConfig, policy_loss
 
 
+def launched_world_size() -> int:
+    """Processes started by the launcher (accelerate / torchrun set WORLD_SIZE), before any set-up."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float) -> Accelerator:
     """An ``Accelerator`` that works the same on CPU (gloo) and GPU (nccl), with or without DeepSpeed.
 
@@ -36,7 +41,7 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     because no dataloader is prepared.
     """
     on_cpu = not torch.cuda.is_available()
-    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    launched = launched_world_size() > 1
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
     handlers = [InitProcessGroupKwargs(backend="gloo")] if on_cpu and launched else []
     # cpu=True would silently turn a DeepSpeed launch into plain gloo DDP: only without DeepSpeed.

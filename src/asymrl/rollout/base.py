@@ -14,6 +14,8 @@ from typing import Iterable, Union
 
 import torch
 
+from asymrl.data import apply_chat_template
+
 Prompt = Union[str, list[int], list[dict]]  # rendered text, token ids, or chat messages
 
 
@@ -70,8 +72,7 @@ class RolloutEngine(ABC):
         if isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int)):
             return list(prompt)
         if isinstance(prompt, list):
-            extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
-            text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, **extra)
+            text = apply_chat_template(self.tokenizer, prompt, enable_thinking)
         else:
             text = prompt
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

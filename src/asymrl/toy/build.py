@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
+from asymrl.data import render_prompt
 from asymrl.toy.task import write_splits
 from asymrl.toy.tokenizer import build_tokenizer
 
@@ -110,7 +111,7 @@ def encode_examples(rows: list[dict], tokenizer) -> list[tuple[list[int], int]]:
     """(token ids of prompt + solution + eos, prompt length) per row."""
     encoded = []
     for row in rows:
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": row["problem"]}], tokenize=False, add_generation_prompt=True)
+        prompt = render_prompt(row["problem"], tokenizer, "{problem}")
         prompt_ids = tokenizer(prompt)["input_ids"]
         answer_ids = tokenizer(row["solution"])["input_ids"] + [tokenizer.eos_token_id]
         encoded.append((prompt_ids + answer_ids, len(prompt_ids)))
