@@ -7,7 +7,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install train test test-slow figures base-policy toy-report clean
+.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,14 @@ base-policy: install
 
 toy-report: install
 	$(BIN)/python -m asymrl.toy.report
+
+# Every row of the paper's Table 1: train, pick the best validation checkpoint, evaluate, assemble
+# the table (Markdown / CSV / LaTeX) and the figures under runs/table1-$(SCALE)/. Re-running skips
+# finished runs and resumes interrupted ones. SCALE=paper (Qwen3-4B, GPUs; prints the estimated
+# GPU-hours first), small (embedded small policy, one GPU), tiny (embedded tiny policy, 2 CPU cores).
+SCALE ?= paper
+reproduce-table1: install
+	$(BIN)/python -m asymrl.reproduce --scale $(SCALE) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache

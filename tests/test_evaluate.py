@@ -34,7 +34,7 @@ def test_evaluate_the_tiny_policy_on_toy_validation(tmp_path):
     summary = evaluate(config)
     result = summary["benchmarks"]["toy:validation"]
     assert result["problems"] == 12 and result["avg_at_k"] == 3
-    rows = [json.loads(line) for line in (tmp_path / "toy:validation.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "toy_validation.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all(len(r["samples"]) == 3 for r in rows)
     recomputed = sum(sum(s["correct"] for s in r["samples"]) / 3 for r in rows) / 12
     assert result["accuracy"] == pytest.approx(100 * recomputed)

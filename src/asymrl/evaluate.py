@@ -56,6 +56,13 @@ def samples_for(benchmark: str, config: EvalConfig) -> int:
     return config.samples.get(benchmark, AVG_AT_K.get(benchmark, 4))
 
 
+def file_stem(benchmark: str) -> str:
+    """A file name for a benchmark name ('toy:test' -> 'toy_test', a JSONL path -> its stem)."""
+    if benchmark.endswith((".jsonl", ".json")):
+        return Path(benchmark).stem
+    return benchmark.replace(":", "_").replace("/", "_")
+
+
 def mean_and_standard_error(per_problem: list[float]) -> tuple[float, float]:
     """Mean of per-problem accuracies and its standard error over problems."""
     n = len(per_problem)
@@ -97,7 +104,7 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
             references = [p["answer"] for p, group in zip(problems, groups) for _ in group]
             verdicts = verifier.score_batch(responses, references)
             per_problem, offset = [], 0
-            with (config.out / f"{benchmark}.jsonl").open("w") as handle:
+            with (config.out / f"{file_stem(benchmark)}.jsonl").open("w") as handle:
                 for problem, group in tqdm(list(zip(problems, groups)), desc=f"write {benchmark}", leave=False):
                     scores = verdicts[offset : offset + len(group)]
                     offset += len(group)

@@ -125,6 +125,84 @@ def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
     return out
 
 
+def _seed_mean_series(run_dirs: list[Path], key: str) -> tuple[list[int], list[float]]:
+    """(steps, mean over runs) of one metric, on the steps every run logged."""
+    from asymrl.metrics import read_metrics
+
+    per_run = []
+    for run_dir in run_dirs:
+        records = read_metrics(Path(run_dir) / "metrics.jsonl")
+        per_run.append({r["step"]: r[key] for r in records if r.get(key) is not None})
+    steps = sorted(set.intersection(*(set(series) for series in per_run))) if per_run else []
+    return steps, [sum(series[s] for series in per_run) / len(per_run) for s in steps]
+
+
+# The paper's figures (PAPER.md sec. 6): file name -> (title, metric keys, smoothing).
+TABLE1_FIGURES = {
+    "entropy": ("mean token entropy of the rollouts", ["entropy/all"], 0.6),
+    "validation_accuracy": ("validation accuracy, greedy (EMA 0.6)", ["val/accuracy"], 0.6),
+    "solved_fractions": ("groups all solved (p = 1) and none solved (p = 0), EMA 0.8",
+                         ["groups/all_solved_frac", "groups/none_solved_frac"], 0.8),
+    "logp_increment": ("log-prob increment of correct rollouts per update (EMA 0.8)", ["logp_increment/correct"], 0.8),
+}
+
+
+def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path) -> list[Path]:
+    """The paper's figures over the Table 1 rows: one line per row (the mean over its seeds) for
+    entropy, validation accuracy, solved fractions and log-prob increment, and the covariance
+    between mean token log-prob and advantage by group accuracy (first logged steps)."""
+    from asymrl.metrics import read_metrics
+    from asymrl.table1 import ROWS
+
+    titles = dict(ROWS)
+    trained = {row: dirs for row, dirs in runs.items() if _seed_mean_series(dirs, "entropy/all")[0]}
+    colours = plt.get_cmap("tab20").colors
+    colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(ROWS)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (title, keys, smoothing) in TABLE1_FIGURES.items():
+        figure, axes = plt.subplots(1, len(keys), figsize=(7.5 * len(keys) + 2.5, 5), squeeze=False)
+        for axis, key in zip(axes[0], keys):
+            for row, dirs in (runs if key == "val/accuracy" else trained).items():
+                steps, values = _seed_mean_series(dirs, key)
+                if steps:
+                    axis.plot(steps, ema(values, smoothing), color=colour_of.get(row, "black"), linewidth=1.3,
+                              label=titles.get(row, row), linestyle="--" if row.startswith("ent_") else "-")
+            axis.set_title(key if len(keys) > 1 else title, fontsize=10)
+            axis.set_xlabel("RL step")
+            axis.grid(alpha=0.3)
+        figure.suptitle(title)
+        axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        figure.tight_layout()
+        paths.append(out_dir / f"{name}.png")
+        figure.savefig(paths[-1], dpi=110)
+        plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(10, 5))
+    for row, dirs in trained.items():
+        totals: dict[float, list[float]] = {}
+        for run_dir in dirs:
+            for record in read_metrics(Path(run_dir) / "metrics.jsonl"):
+                for key, value in record.items():
+                    if key.startswith("cov/p="):
+                        totals.setdefault(float(key.split("=", 1)[1]), []).append(value)
+        if totals:
+            ps = sorted(totals)
+            axis.plot(ps, [sum(totals[p]) / len(totals[p]) for p in ps], marker="o", color=colour_of.get(row, "black"),
+                      markersize=3, linewidth=1.2, label=titles.get(row, row), linestyle="--" if row.startswith("ent_") else "-")
+    axis.axhline(0, color="grey", linewidth=0.8)
+    axis.set_xlabel("group accuracy p")
+    axis.set_ylabel("Cov(mean token log-prob, advantage)")
+    axis.set_title("covariance by accuracy, mean over the logged first steps (appendix B)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.tight_layout()
+    paths.append(out_dir / "covariance_by_accuracy.png")
+    figure.savefig(paths[-1], dpi=110)
+    plt.close(figure)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m asymrl.plots", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

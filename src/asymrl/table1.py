@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 
 BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "olympiadbench")
-BENCHMARK_TITLES = {"math500": "MATH-500", "aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "olympiadbench": "Olympiad"}
+BENCHMARK_TITLES = {"math500": "MATH-500", "aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "olympiadbench": "Olympiad",
+                    "toy:test": "Toy test", "toy:validation": "Toy validation"}
 # Avg@k of the final evaluation (PAPER.md section 5).
 AVG_AT_K = {"math500": 5, "aime24": 10, "aime25": 10, "amc23": 10, "olympiadbench": 5}
 
@@ -83,20 +84,20 @@ def paper_cell(row: str, benchmark: str) -> float | None:
 
 def assemble(results: dict[str, dict[str, tuple[float, float | None]]], benchmarks: tuple[str, ...] = BENCHMARKS) -> dict[str, dict[str, Cell]]:
     """``results[row][benchmark] = (mean %, spread)`` -> cells with the paper's numbers, plus an
-    ``avg`` column (mean over the benchmarks present). Rows keep the paper's order."""
+    ``avg`` column (mean over the benchmarks present, when there are several). Rows keep the paper's order."""
     table: dict[str, dict[str, Cell]] = {}
     order = [row for row, _ in ROWS if row in results] + sorted(set(results) - {row for row, _ in ROWS})
     for row in order:
         cells = {b: Cell(*results[row][b], paper=paper_cell(row, b)) for b in benchmarks if b in results[row]}
-        if cells:
+        if len(cells) > 1:
             paper_avg = PAPER_AVERAGES.get(row) if set(cells) == set(BENCHMARKS) else None
             cells["avg"] = Cell(sum(c.mean for c in cells.values()) / len(cells), None, paper_avg)
         table[row] = cells
     return table
 
 
-def _title(row: str) -> str:
-    return dict(ROWS).get(row, row)
+def _title(row: str, titles: dict[str, str] | None = None) -> str:
+    return (titles or {}).get(row) or dict(ROWS).get(row, row)
 
 
 def _columns(table: dict[str, dict[str, Cell]]) -> list[str]:
@@ -116,17 +117,17 @@ def _format(cell: Cell | None, with_paper: bool) -> str:
     return text
 
 
-def to_markdown(table: dict[str, dict[str, Cell]]) -> str:
+def to_markdown(table: dict[str, dict[str, Cell]], titles: dict[str, str] | None = None) -> str:
     """A Markdown table; each cell ``mean ± spread (difference to the paper)``."""
     columns = _columns(table)
     header = "| Method | " + " | ".join(BENCHMARK_TITLES.get(c, "Avg" if c == "avg" else c) for c in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
     for row, cells in table.items():
-        lines.append(f"| {_title(row)} | " + " | ".join(_format(cells.get(c), True) for c in columns) + " |")
+        lines.append(f"| {_title(row, titles)} | " + " | ".join(_format(cells.get(c), True) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_csv(table: dict[str, dict[str, Cell]]) -> str:
+def to_csv(table: dict[str, dict[str, Cell]], titles: dict[str, str] | None = None) -> str:
     """One line per (row, column): measured mean, spread, paper value, difference."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -135,14 +136,14 @@ def to_csv(table: dict[str, dict[str, Cell]]) -> str:
         for column in _columns(table):
             cell = cells.get(column)
             if cell is not None:
-                writer.writerow([row, _title(row), column, f"{cell.mean:.4f}",
+                writer.writerow([row, _title(row, titles), column, f"{cell.mean:.4f}",
                                  "" if cell.spread is None else f"{cell.spread:.4f}",
                                  "" if cell.paper is None else f"{cell.paper:.2f}",
                                  "" if cell.difference is None else f"{cell.difference:.4f}"])
     return buffer.getvalue()
 
 
-def to_latex(table: dict[str, dict[str, Cell]]) -> str:
+def to_latex(table: dict[str, dict[str, Cell]], titles: dict[str, str] | None = None) -> str:
     """A booktabs tabular; the paper's value as a small subscript difference."""
     columns = _columns(table)
     lines = [
@@ -162,6 +163,99 @@ def to_latex(table: dict[str, dict[str, Cell]]) -> str:
             if cell.difference is not None:
                 entry += f"$_{{{cell.difference:+.2f}}}$"
             entries.append(entry)
-        lines.append(_title(row).replace("&", "\\&") + " & " + " & ".join(entries) + " \\\\")
+        lines.append(_title(row, titles).replace("&", "\\&") + " & " + " & ".join(entries) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+# -- a reproduced run's diagnostics and the paper's qualitative findings ------------------------
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def run_statistics(records: list[dict], final_steps: int = 10) -> dict[str, float | None]:
+    """Summaries of one run's metrics.jsonl: means over all training steps and over the last
+    ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
+    steps = [r for r in records if "entropy/all" in r]
+
+    def series(key: str) -> list[float]:
+        return [r[key] for r in steps if r.get(key) is not None and not math.isnan(r[key])]
+
+    return {
+        "entropy_mean": _mean(series("entropy/all")),
+        "entropy_final": _mean(series("entropy/all")[-final_steps:]),
+        "none_solved_mean": _mean(series("groups/none_solved_frac")),
+        "all_solved_mean": _mean(series("groups/all_solved_frac")),
+        "logp_increment_correct_mean": _mean(series("logp_increment/correct")),
+        "reward_final": _mean(series("reward/accuracy")[-final_steps:]),
+    }
+
+
+def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float, float | None]:
+    """Is mean(a) - mean(b) of sign ``direction`` (+1 / -1), or about zero (``direction`` 0)?
+
+    Returns (verdict, difference, noise) where noise is the standard error of the difference
+    over seeds (None with fewer than two seeds on either side). A claimed sign "holds" when the
+    difference exceeds twice the noise, and is "same sign, within noise" otherwise; "no change"
+    holds when the difference is within twice the noise."""
+    difference = sum(a) / len(a) - sum(b) / len(b)
+
+    def variance_of_mean(values: list[float]) -> float | None:
+        if len(values) < 2:
+            return None
+        mean = sum(values) / len(values)
+        return sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)
+
+    va, vb = variance_of_mean(a), variance_of_mean(b)
+    noise = None if va is None or vb is None else math.sqrt(va + vb)
+    if direction == 0:
+        if noise is None:
+            return "inconclusive (one seed)", difference, noise
+        return ("holds" if abs(difference) <= 2 * noise else "does not hold"), difference, noise
+    if direction * difference <= 0:
+        return "does not hold", difference, noise
+    if noise is None:
+        return "holds (one seed)", difference, noise
+    return ("holds" if direction * difference > 2 * noise else "same sign, within noise"), difference, noise
+
+
+# (claim, row a, row b, quantity, expected sign of a - b) — PAPER.md, end of section 7.
+FINDINGS: tuple[tuple[str, str, str, str, int], ...] = (
+    ("Pos-Only keeps entropy above REINFORCE", "pos_only", "reinforce", "entropy_mean", +1),
+    ("Pos-Only cuts the 'none solved' fraction (vs REINFORCE)", "pos_only", "reinforce", "none_solved_mean", -1),
+    ("Neg-Only lowers entropy (vs GRPO)", "neg_only", "grpo", "entropy_mean", -1),
+    ("Neg-Only raises the log-prob increment of correct rollouts (vs GRPO)", "neg_only", "grpo", "logp_increment_correct_mean", +1),
+    ("EntIncrease trains worse than GRPO (test accuracy)", "ent_increase", "grpo", "score", -1),
+    ("EntDecrease trains worse than GRPO (test accuracy)", "ent_decrease", "grpo", "score", -1),
+    ("Entropy regularisation raises entropy (vs GRPO)", "grpo_entropy_reg", "grpo", "entropy_mean", +1),
+    ("... without changing the 'all solved' fraction", "grpo_entropy_reg", "grpo", "all_solved_mean", 0),
+    ("... nor the 'none solved' fraction", "grpo_entropy_reg", "grpo", "none_solved_mean", 0),
+)
+
+
+def qualitative_findings(results: dict, benchmark: str) -> list[dict]:
+    """Check each of the paper's qualitative findings on reproduced results.
+
+    ``results[row] = {"scores": {benchmark: [per-seed %]}, "diagnostics": [per-seed run_statistics]}``
+    (as ``asymrl.reproduce.collect`` builds it)."""
+
+    def values(row: str, quantity: str) -> list[float]:
+        entry = results.get(row)
+        if entry is None:
+            return []
+        if quantity == "score":
+            return list(entry["scores"].get(benchmark, []))
+        return [d[quantity] for d in entry["diagnostics"] if d.get(quantity) is not None]
+
+    findings = []
+    for claim, row_a, row_b, quantity, direction in FINDINGS:
+        a, b = values(row_a, quantity), values(row_b, quantity)
+        if not a or not b:
+            findings.append({"claim": claim, "verdict": "not measured", "evidence": f"{row_a} or {row_b} missing"})
+            continue
+        verdict, difference, noise = compare(a, b, direction)
+        evidence = (f"{quantity} {row_a} {sum(a) / len(a):.4g} vs {row_b} {sum(b) / len(b):.4g} "
+                    f"(difference {difference:+.3g}" + (f", noise ±{noise:.2g})" if noise is not None else ")"))
+        findings.append({"claim": claim, "verdict": verdict, "evidence": evidence, "difference": difference, "noise": noise})
+    return findings

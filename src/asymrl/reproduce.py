@@ -1,0 +1,425 @@
+"""``make reproduce-table1``: train every row of Table 1, evaluate each row's best checkpoint, and
+assemble the table and the paper's figures.
+
+    python -m asymrl.reproduce --scale tiny            # 15 rows x 2 seeds, embedded tiny policy, CPU
+    python -m asymrl.reproduce --scale small --gpus 0  # embedded small policy, one GPU
+    python -m asymrl.reproduce --scale paper           # Qwen3-4B, the paper's settings (GPU-hours!)
+
+A run is one (row, seed): ``<out>/<row>/seed<seed>/``. Its config is the row's YAML in
+``configs/table1/`` with the scale's overrides on top (written to ``row.yaml`` there); training is
+``train.py`` in a child process (``accelerate launch`` at paper scale), evaluation is
+``python -m asymrl.evaluate`` on the run's ``best/`` checkpoint. A run whose ``summary.json``
+shows every step done is not trained again, an interrupted one resumes from its last checkpoint
+(``train.resume=auto``), and an evaluated one is not evaluated again: re-running the command
+after a crash or Ctrl-C only does what is missing. At the end ``<out>/`` holds ``table1.md``,
+``table1.csv``, ``table1.tex``, ``results.json``, ``report.md`` and ``figures/*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from asymrl.config import Config, build_config, load_yaml
+from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
+
+REPO = Path(__file__).resolve().parents[2]
+ROW_CONFIGS = REPO / "configs" / "table1"
+
+# The embedded task's settings shared by the tiny and small scales: the toy task's train split for
+# training, its validation split for picking the best checkpoint, its test split for the table.
+_TOY = {
+    "model.dtype": "float32",
+    "model.gradient_checkpointing": False,
+    "data.train": "toy",
+    "data.validation": "toy",
+    "data.validation_split": "validation",
+    "data.prompt_template": "{problem}",   # the toy policy was warm-started on bare problems
+    "data.enable_thinking": None,
+    "rollout.backend": "transformers",
+    "rollout.max_new_tokens": 64,
+    "rollout.sleep_mode": False,
+    "train.micro_batch_size": 64,
+    "train.epochs": 1,
+    "train.save_every": 10,
+    "eval.every_steps": 10,
+    "eval.max_problems": 300,
+    "log.progress_bar": False,             # children write to log files
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a reproduction is: what each row's config becomes and how runs are evaluated."""
+
+    name: str
+    overrides: dict                      # dotted key -> value, on top of each row's YAML
+    steps: int | None                    # train.total_steps of every trained row (None: the YAML's)
+    seeds: tuple[int, ...]
+    benchmarks: tuple[str, ...]
+    samples: dict                        # Avg@k per benchmark
+    eval_max_new_tokens: int
+    eval_device: str
+    parallel: int                        # runs at a time
+    threads_per_run: int | None          # OMP threads of each child (CPU scales)
+    launcher: tuple[str, ...] = ("{python}", "train.py")
+    budget_note: str = ""
+
+
+SCALES: dict[str, Scale] = {
+    "paper": Scale(
+        name="paper", overrides={}, steps=None, seeds=(42,), benchmarks=BENCHMARKS, samples=dict(AVG_AT_K),
+        eval_max_new_tokens=4096, eval_device="auto", parallel=1, threads_per_run=None,
+        launcher=("accelerate", "launch", "--config_file", "launch/gpu4_zero2.yaml", "train.py"),
+        budget_note="Qwen3-4B on one node of 4 GPUs, as the paper (PAPER.md sec. 5)",
+    ),
+    "small": Scale(
+        name="small",
+        overrides={**_TOY, "model.path": "toy:small", "train.lr": 3e-5, "train.prompts_per_step": 32,
+                   "train.mini_batch_prompts": 16},
+        steps=30, seeds=(0,), benchmarks=("toy:test",), samples={"toy:test": 4}, eval_max_new_tokens=64,
+        eval_device="auto", parallel=1, threads_per_run=None,
+        budget_note="embedded small policy (~30M), one GPU, all 15 rows in about 30 minutes",
+    ),
+    "tiny": Scale(
+        name="tiny",
+        overrides={**_TOY, "model.path": "toy:tiny", "train.lr": 1e-4, "train.prompts_per_step": 16,
+                   "train.mini_batch_prompts": 8},
+        steps=60, seeds=(0, 1), benchmarks=("toy:test",), samples={"toy:test": 4}, eval_max_new_tokens=64,
+        eval_device="cpu", parallel=2, threads_per_run=1,
+        budget_note="embedded tiny policy (0.8M), 2 CPU cores, 15 rows x 2 seeds in under an hour",
+    ),
+}
+
+# Assumptions of the paper-scale estimate (printed with it). Update throughputs are scaled from the
+# 1.5B-shape measurement in benchmarks/results/update_qwen2.5-1.5b_cuda.json (23.2k tokens/s on
+# one H100) by parameter count; the generation rate and response length are assumptions.
+PAPER_ESTIMATE = {
+    "mean_response_tokens": 1200,           # assumed: Qwen3-4B non-thinking on MATH
+    "prompt_tokens": 150,                   # assumed
+    "update_tokens_per_gpu_s": 23_200 * 1.5 / 4.0,
+    "logprob_passes": 1.4,                  # update (fwd+bwd) + old/increment forward passes
+    "generate_tokens_per_gpu_s": 20_000,    # assumed vLLM bf16 decode rate of a 4B model per H100
+    "gpus": 4,
+}
+
+
+@dataclass
+class Run:
+    row: str
+    seed: int
+    config: Config
+    directory: Path
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.row}/seed{self.seed}"
+
+    @property
+    def trained(self) -> bool:
+        summary = self.directory / "summary.json"
+        return summary.is_file() and json.loads(summary.read_text())["steps"] >= self.total_steps
+
+    @property
+    def evaluated(self) -> bool:
+        return (self.directory / "eval" / "summary.json").is_file()
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.train.total_steps if self.config.train.total_steps is not None else -1
+
+
+def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
+    """The flat config of one run: the row's YAML, the scale's overrides, the seed and directory."""
+    values = load_yaml(ROW_CONFIGS / f"{row}.yaml")
+    untrained = values.get("train.total_steps") == 0  # the base-model row is evaluated, never updated
+    values.update(scale.overrides)
+    if scale.steps is not None and not untrained:
+        values["train.total_steps"] = scale.steps
+    if scale.name != "paper" and values.get("algorithm.loss_agg_constant") is not None:
+        # Dr.GRPO divides by the max response length; the knob's default is this scale's.
+        values["algorithm.loss_agg_constant"] = None
+    values["train.seed"] = seed
+    values["train.output_dir"] = str(out / row / f"seed{seed}")
+    values["train.resume"] = "auto"
+    return values
+
+
+def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> list[Run]:
+    runs = []
+    for row in rows:
+        for seed in seeds:
+            config = build_config(row_values(row, scale, seed, out))
+            runs.append(Run(row, seed, config, Path(config.train.output_dir)))
+    return runs
+
+
+def paper_gpu_hours(runs: list[Run]) -> tuple[float, dict]:
+    """Estimated GPU-hours of the trained runs at paper scale (assumptions in PAPER_ESTIMATE)."""
+    from asymrl.data import load_problems
+
+    e = PAPER_ESTIMATE
+    total, details = 0.0, {}
+    train_sizes: dict[str, int] = {}
+    for run in runs:
+        train = run.config.train
+        steps = train.total_steps
+        if steps is None:
+            source = run.config.data.train
+            if source not in train_sizes:
+                train_sizes[source] = len(load_problems(source, run.config.data.train_split, local_dir=run.config.data.local_dir)[0])
+            steps = math.ceil(train_sizes[source] / train.prompts_per_step) * train.epochs
+        rollouts = train.prompts_per_step * run.config.rollout.group_size
+        tokens = rollouts * (e["mean_response_tokens"] + e["prompt_tokens"])
+        seconds_per_step = (rollouts * e["mean_response_tokens"] / e["generate_tokens_per_gpu_s"]
+                            + tokens * e["logprob_passes"] * train.ppo_epochs / e["update_tokens_per_gpu_s"]) / e["gpus"]
+        hours = steps * seconds_per_step * e["gpus"] / 3600
+        details[run.name] = {"steps": steps, "gpu_hours": round(hours, 1)}
+        total += hours
+    return total, details
+
+
+def _child_env(scale: Scale, gpu: str | None) -> dict:
+    env = dict(os.environ)
+    if scale.threads_per_run:
+        env["OMP_NUM_THREADS"] = str(scale.threads_per_run)
+        env["MKL_NUM_THREADS"] = str(scale.threads_per_run)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def _call(command: list[str], log_path: Path, env: dict) -> None:
+    """Run a child process with its output appended to ``log_path``; raise naming the log on failure."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log:
+        log.write(f"\n$ {shlex.join(command)}\n")
+        log.flush()
+        code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        tail = log_path.read_text().splitlines()[-15:]
+        raise RuntimeError(f"exit code {code}; last lines of {log_path}:\n    " + "\n    ".join(tail))
+
+
+def execute(run: Run, scale: Scale, gpu: str | None) -> str:
+    """Train (or resume) one run, then evaluate its best checkpoint; skips what is already done."""
+    env = _child_env(scale, gpu)
+    done = []
+    if not run.trained:
+        run.directory.mkdir(parents=True, exist_ok=True)
+        run.config.save(run.directory / "row.yaml")
+        command = [part.format(python=sys.executable) for part in scale.launcher]
+        _call(command + ["--config", str(run.directory / "row.yaml")], run.directory / "train.log", env)
+        done.append("trained")
+    if not run.evaluated:
+        data = run.config.data
+        command = [
+            sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"),
+            "--benchmarks", ",".join(scale.benchmarks),
+            "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items()),
+            "--temperature", "0.4", "--top-p", "1.0", "--max-new-tokens", str(scale.eval_max_new_tokens),
+            "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
+            "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / "eval"),
+        ]
+        command += [] if data.use_chat_template else ["--no-chat-template"]
+        command += ["--enable-thinking"] if data.enable_thinking else []
+        command += ["--local-dir", data.local_dir] if data.local_dir else []
+        _call(command, run.directory / "eval.log", env)
+        done.append("evaluated")
+    return ", ".join(done) or "already done"
+
+
+def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str]) -> list[tuple[Run, str]]:
+    """Execute runs, ``parallel`` at a time (each pinned to one of ``gpus`` when given)."""
+    failures = []
+    slots = list(range(parallel))
+    with ThreadPoolExecutor(max_workers=parallel) as pool, tqdm(total=len(runs), desc="table 1 runs", dynamic_ncols=True) as bar:
+        pending = {}
+        queue = list(runs)
+
+        def submit(slot: int) -> None:
+            run = queue.pop(0)
+            gpu = gpus[slot % len(gpus)] if gpus else None
+            pending[pool.submit(execute, run, scale, gpu)] = (run, slot, time.time())
+
+        for slot in slots[: len(queue)]:
+            submit(slot)
+        while pending:
+            future = next(as_completed(pending))
+            run, slot, started = pending.pop(future)
+            try:
+                outcome = future.result()
+                bar.write(f"{run.name}: {outcome} ({time.time() - started:.0f} s)")
+            except Exception as error:  # one failed run must not stop the others
+                failures.append((run, str(error)))
+                bar.write(f"{run.name}: FAILED: {error}")
+            bar.update(1)
+            if queue:
+                submit(slot)
+    return failures
+
+
+def collect(runs: list[Run]) -> dict:
+    """Per row: per-seed evaluation scores and training diagnostics of every finished run."""
+    from asymrl.metrics import read_metrics
+
+    results: dict[str, dict] = {}
+    for run in runs:
+        summary_path = run.directory / "eval" / "summary.json"
+        if not summary_path.is_file():
+            continue
+        evaluation = json.loads(summary_path.read_text())
+        train_summary = json.loads((run.directory / "summary.json").read_text())
+        entry = results.setdefault(run.row, {"seeds": [], "scores": {}, "diagnostics": []})
+        entry["seeds"].append(run.seed)
+        for benchmark, scores in evaluation["benchmarks"].items():
+            entry["scores"].setdefault(benchmark, []).append(scores["accuracy"])
+        entry["diagnostics"].append({
+            **run_statistics(read_metrics(run.directory / "metrics.jsonl")),
+            "best_val_accuracy": 100 * train_summary["best_val_accuracy"],
+            "best_step": train_summary["best_step"],
+            "train_wall_s": train_summary["wall_s"],
+        })
+    return results
+
+
+def seed_mean_and_spread(values: list[float]) -> tuple[float, float | None]:
+    """Mean over seeds and their standard deviation (None with a single seed)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_s: float) -> Path:
+    seeds = sorted({run.seed for run in runs})
+    """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md."""
+    from asymrl.plots import plot_table1_figures
+
+    scores = {row: {b: seed_mean_and_spread(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
+    table = assemble(scores, benchmarks=scale.benchmarks)
+    # Below paper scale the untrained row is the embedded base policy, not Qwen3-4B.
+    titles = {} if scale.name == "paper" else {"base": f"Base policy ({scale.overrides['model.path']})"}
+    (out / "table1.md").write_text(to_markdown(table, titles))
+    (out / "table1.csv").write_text(to_csv(table, titles))
+    (out / "table1.tex").write_text(to_latex(table, titles))
+    findings = qualitative_findings(results, benchmark=scale.benchmarks[0])
+    (out / "results.json").write_text(json.dumps({"scale": scale.name, "wall_s": round(wall_s, 1), "rows": results,
+                                                  "findings": findings}, indent=2))
+    by_row: dict[str, list[Path]] = {}
+    for run in runs:
+        if (run.directory / "metrics.jsonl").is_file():
+            by_row.setdefault(run.row, []).append(run.directory)
+    figures = plot_table1_figures(by_row, out / "figures")
+    lines = [f"# Table 1 at scale `{scale.name}`", "",
+             f"{scale.budget_note}. Seeds {', '.join(map(str, seeds))}; each cell is the mean over seeds "
+             f"± their standard deviation{' (one seed: no spread shown)' if len(seeds) == 1 else ''}. "
+             f"Wall time of this invocation: {wall_s / 60:.1f} min.", "", to_markdown(table, titles), "",
+             "## Diagnostics (mean over seeds; training averages over all steps, 'final' = last 10 steps)", "",
+             diagnostics_markdown(results, titles), "", "## The paper's qualitative findings at this scale", ""]
+    lines += [f"- **{f['verdict']}**: {f['claim']} — {f['evidence']}" for f in findings]
+    lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+DIAGNOSTIC_COLUMNS = (
+    ("best_val_accuracy", "best val. (greedy)"),
+    ("entropy_mean", "entropy"),
+    ("entropy_final", "entropy final"),
+    ("none_solved_mean", "none solved"),
+    ("all_solved_mean", "all solved"),
+    ("logp_increment_correct_mean", "logp incr. correct"),
+    ("reward_final", "reward final"),
+)
+
+
+def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None) -> str:
+    header = "| Method | " + " | ".join(title for _, title in DIAGNOSTIC_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(DIAGNOSTIC_COLUMNS) + 1)]
+    titles = {**dict(ROWS), **(titles or {})}
+    for row, _ in ROWS:
+        if row not in results:
+            continue
+        cells = []
+        for key, _ in DIAGNOSTIC_COLUMNS:
+            values = [d[key] for d in results[row]["diagnostics"] if d.get(key) is not None]
+            cells.append("—" if not values else f"{sum(values) / len(values):.4g}")
+        lines.append(f"| {titles[row]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asymrl.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="paper")
+    parser.add_argument("--out", type=Path, default=None, help="default: runs/table1-<scale>")
+    parser.add_argument("--rows", default="", help="comma-separated row ids (default: all 15)")
+    parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the scale's)")
+    parser.add_argument("--steps", type=int, default=None, help="RL steps of every trained row (default: the scale's)")
+    parser.add_argument("--parallel", type=int, default=None, help="runs at a time (default: the scale's)")
+    parser.add_argument("--gpus", default="", help="comma-separated GPU ids to spread runs over (one per run)")
+    parser.add_argument("--launcher", default=None, help="training command before '--config', e.g. 'accelerate launch --config_file launch/gpu8_zero2.yaml train.py'")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (and the paper-scale estimate) and stop")
+    parser.add_argument("--yes", action="store_true", help="paper scale: start without the 10-second pause after the estimate")
+    args = parser.parse_args(argv)
+
+    scale = SCALES[args.scale]
+    if args.launcher:
+        scale = Scale(**{**scale.__dict__, "launcher": tuple(shlex.split(args.launcher))})
+    if args.steps is not None:
+        scale = Scale(**{**scale.__dict__, "steps": args.steps})
+    known = [row for row, _ in ROWS]
+    rows = [r for r in args.rows.split(",") if r] or known
+    unknown = [r for r in rows if r not in known]
+    if unknown:
+        parser.error(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s) or scale.seeds
+    out = args.out or REPO / "runs" / f"table1-{scale.name}"
+    gpus = [g for g in args.gpus.split(",") if g]
+    parallel = args.parallel or (len(gpus) if gpus and scale.name != "paper" else scale.parallel)
+
+    runs = plan(scale, out, rows, seeds)
+    todo = [r for r in runs if not (r.trained and r.evaluated)]
+    print(f"Table 1, scale {scale.name} ({scale.budget_note}): {len(runs)} runs "
+          f"({len(rows)} rows x {len(seeds)} seeds), {len(todo)} still to do, {parallel} at a time -> {out}")
+    if scale.name == "paper":
+        hours, details = paper_gpu_hours([r for r in todo if r.total_steps != 0])
+        per_run = sorted({(d["steps"], d["gpu_hours"]) for d in details.values()})
+        print(f"Estimated cost of what is left: {hours:,.0f} GPU-hours on H100s for {len(details)} trained runs "
+              f"({'; '.join(f'{steps} steps ~{h} GPU-h' for steps, h in per_run)} each) plus evaluation.\n"
+              f"  Assumptions: {json.dumps(PAPER_ESTIMATE)}")
+    if args.dry_run:
+        for run in runs:
+            print(f"  {run.name}: {'done' if run.trained and run.evaluated else 'to do'}  {run.directory}")
+        return
+    if scale.name == "paper" and todo and not args.yes:
+        print("Starting in 10 seconds (Ctrl-C to stop; --yes skips this pause).")
+        time.sleep(10)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    failures = run_all(todo, scale, parallel, gpus) if todo else []
+    report = write_outputs(collect(runs), scale, out, runs, time.time() - started)
+    print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")
+    if failures:
+        print(f"{len(failures)} run(s) failed; re-run the same command to retry them:", file=sys.stderr)
+        for run, error in failures:
+            print(f"  {run.name}: {error.splitlines()[0]}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
