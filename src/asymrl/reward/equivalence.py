@@ -21,7 +21,24 @@ _SLASH = re.compile(r"(-?\d+)/(-?\d+)")
 _MIXED = re.compile(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 # Exponents or factorials this large are refused before SymPy ever evaluates them.
-_HUGE = re.compile(r"\^\s*\{?\s*-?\d{4,}|\^\s*\{[^{}]*\^|\d{4,}\s*!|\^\s*\d+\s*\^|(\d{2,}|\})\s*!\s*!")
+_HUGE = re.compile(
+    r"\^\s*\{?\s*-?\d{4,}|\^\s*\{[^{}]*\^|\d{4,}\s*!|\^\s*\d+\s*\^|(\d{2,}|\})\s*!\s*!"
+    r"|\^[^()!]*\)\s*!"  # the factorial of a power, (10^{100})!: SymPy's N() never returns
+)
+# Brackets nested deeper than this are refused too: parsing time grows super-linearly with depth.
+MAX_NESTING = 40
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of brackets of any kind in ``text``."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
 
 
 def parse_rational(text: str) -> Fraction | None:
@@ -73,18 +90,46 @@ def fast_verdict(predicted: str, reference: str) -> bool | None:
         return False  # a malformed number against a number
     if _HUGE.search(pred) or _HUGE.search(gold):
         return False  # refuse to evaluate; equal strings were already accepted above
+    if max(nesting_depth(pred), nesting_depth(gold)) > MAX_NESTING:
+        return False  # the LaTeX parser is super-linear in nesting depth; no real answer nests this deep
     return None
 
 
+def _as_written(expression):
+    """``expression`` with each Float replaced by the exact decimal it was written as (0.1 -> 1/10),
+    so that decimals compare exactly rather than through binary rounding."""
+    import sympy
+
+    floats = expression.atoms(sympy.Float)
+    return expression.xreplace({f: sympy.Rational(str(f)) for f in floats}) if floats else expression
+
+
 def _numbers_agree(gold, pred) -> bool | None:
-    """Exact-enough comparison of two SymPy numbers (relative 1e-12 at 40 digits): math-verify rounds
-    to 6 decimals, which equates 1/2^98 and 1/2^99. None when either is not a plain number."""
+    """Exact comparison of two SymPy numbers, None when either is not a plain number.
+
+    Rationals compare exactly (1/2^98 is not 1/2^99; math-verify rounds to 6 decimals and equates
+    them); a rational is never an irrational (3.14, or pi to 16 digits, is not pi); infinities must be
+    identical; the rest (surds, pi, logs) at 50 digits with relative tolerance 1e-30, which separates
+    different closed forms but not one closed form written two ways."""
     import sympy
 
     if not isinstance(gold, sympy.Expr) or not isinstance(pred, sympy.Expr) or gold.free_symbols or pred.free_symbols:
         return None
-    a, b = complex(sympy.N(gold, 40)), complex(sympy.N(pred, 40))
-    return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1e-300)
+    gold, pred = _as_written(gold), _as_written(pred)
+    if gold.is_Rational and pred.is_Rational:
+        return gold == pred
+    if (gold.is_Rational and pred.is_rational is False) or (pred.is_Rational and gold.is_rational is False):
+        return False
+    special = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
+    if gold.has(*special) or pred.has(*special):
+        return gold == pred
+    a, b = sympy.N(gold, 50), sympy.N(pred, 50)
+    if not (a.is_number and b.is_number) or a.has(*special) or b.has(*special):
+        return None
+    try:
+        return bool(abs(a - b) <= sympy.Float("1e-30", 50) * max(abs(a), abs(b)))
+    except TypeError:  # an unevaluated function left in either: not a plain number after all
+        return None
 
 
 def _with_imaginary_unit(expression):
@@ -109,30 +154,34 @@ def _equations_agree(gold, pred) -> bool | None:
     return bool(ratio.is_number and ratio != 0)
 
 
+def _parse_latex(answer: str) -> list:
+    """math-verify's parse of a normalised answer, with its unit stripping off: it reads the ``m`` of
+    ``5+3m`` as metres (5+3m == 8); :func:`normalize` strips units only after a final number."""
+    from latex2sympy2_extended import NormalizationConfig
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    latex = LatexExtractionConfig(normalization_config=NormalizationConfig(units=False, malformed_operators=True, nits=True))
+    return parse(f"${normalize(answer)}$", extraction_config=[latex, ExprExtractionConfig()], parsing_timeout=None)
+
+
 def symbolic_equal(predicted: str, reference: str) -> bool:
     """math-verify's LaTeX -> SymPy comparison (sets unordered, tuples ordered, intervals with their
     brackets) plus equations up to a factor, the imaginary unit, and an exact numeric check.
     Slow and possibly non-terminating: call it in a worker with a time limit."""
-    from math_verify import ExprExtractionConfig, parse, verify
+    from math_verify import verify
 
-    gold = parse(f"${normalize(reference)}$", parsing_timeout=None)
-    candidates = [parse(f"${normalize(predicted)}$", parsing_timeout=None)]
-    if re.search(r"\*|\bexp\(|\bsqrt\(|\bpi\b", predicted):  # plain-text maths: exp(16), 2*pi
-        candidates.append(parse(predicted, extraction_config=[ExprExtractionConfig()], parsing_timeout=None))
-    if not gold:
+    gold, pred = _parse_latex(reference), _parse_latex(predicted)
+    if not gold or not pred:
         return False
-    for pred in candidates:
-        if not pred:
-            continue
-        for transform in (lambda e: e, _with_imaginary_unit):
-            g, p = transform(gold[0]), transform(pred[0])
-            for check in (_equations_agree, _numbers_agree):
-                verdict = check(g, p)
-                if verdict is not None:
-                    if verdict:
-                        return True
-                    break
-            else:
-                if verify([g], [p], timeout_seconds=None):
+    for transform in (lambda e: e, _with_imaginary_unit):
+        g, p = transform(gold[0]), transform(pred[0])
+        for check in (_equations_agree, _numbers_agree):
+            verdict = check(g, p)
+            if verdict is not None:
+                if verdict:
                     return True
+                break
+        else:
+            if verify([g], [p], timeout_seconds=None):
+                return True
     return False

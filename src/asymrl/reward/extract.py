@@ -13,35 +13,53 @@ import re
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _FINAL_STATEMENT = re.compile(
-    r"(?:final answer|the answer)\s*(?:is|:)\s*([^\n]{1,120}?)\s*(?:\.(?=\s|$)|$|I hope)", re.IGNORECASE | re.MULTILINE
+    # "The answer is: 12", "**Final Answer:** 42": markdown stars and a colon after "is" are not the answer.
+    r"(?:final answer|the answer)\**\s*(?:is\s*:?|:)\**\s*([^\n]{1,120}?)\s*(?:\.(?=\s|$)|$|I hope)",
+    re.IGNORECASE | re.MULTILINE,
 )
 _HEDGE = re.compile(r"(?:^|\s|\$)or(?:\s|\$|$)")
 MAX_RESPONSE_CHARS = 200_000
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """For each ``{`` in ``text`` that is closed, the index of its ``}``: one pass with a stack, so
+    nested or unclosed boxes cost linear time. Escaped braces ``\\{ \\}`` are set delimiters, not groups."""
+    closing, stack = {}, []
+    for index, char in enumerate(text):
+        if char not in "{}" or (index and text[index - 1] == "\\"):
+            continue
+        if char == "{":
+            stack.append(index)
+        elif stack:
+            closing[stack.pop()] = index
+    return closing
+
+
 def _box_contents(text: str) -> list[tuple[int, int, str | None]]:
-    """Every box as (start, end, content); content None for an empty or unclosed box."""
-    boxes = []
+    """Every outermost box as (start, end, content); content None for an empty or unclosed box.
+    A box inside a box is part of the outer box's content; a box that only wraps a box is unwrapped."""
+    closing = _closing_braces(text) if "{" in text else {}
+    boxes: list[tuple[int, int, str | None]] = []
     for match in _BOX.finditer(text):
         start, position = match.start(), match.end()
+        if boxes and start < boxes[-1][1]:
+            continue  # nested in the previous box
         if position < len(text) and text[position] == "{":
-            depth, index = 0, position
-            while index < len(text):
-                char = text[index]
-                if char == "{":
-                    depth += 1
-                elif char == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                index += 1
-            if depth != 0:
-                boxes.append((start, len(text), None))
+            close = closing.get(position)
+            if close is None:  # unclosed: no answer, unless a later box gives one
+                boxes.append((start, position + 1, None))
                 continue
-            content = text[position + 1 : index].strip()
-            boxes.append((start, index + 1, content or None))
-        else:  # "\boxed 5": the next token
-            token = re.match(r"[^\s$.,;]+", text[position:])
+            inner_start, inner_end = position + 1, close
+            # "\\boxed{\\boxed{7}}" is a box around 7.
+            while inner := _BOX.match(text, inner_start):
+                if inner.end() < inner_end and text[inner.end()] == "{" and closing.get(inner.end()) == inner_end - 1:
+                    inner_start, inner_end = inner.end() + 1, inner_end - 1
+                else:
+                    break
+            content = text[inner_start:inner_end].strip()
+            boxes.append((start, close + 1, content or None))
+        else:  # "\\boxed 5": the next token
+            token = re.match(r"[^\s$.,;]+", text[position : position + 1000])
             boxes.append((start, position + (token.end() if token else 0), token.group(0) if token else None))
     return boxes
 
