@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--backends", default="transformers,vllm")
+    parser.add_argument("--backends", default="transformers,transformers+static,vllm",
+                        help="transformers+static: the static KV cache (rollout.static_cache; compiled decode on GPUs)")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -38,10 +39,11 @@ def main() -> None:
     problems, _ = load_problems("toy:validation")
     results = []
     for backend in args.backends.split(","):
-        if backend == "vllm" and not vllm_available():
+        name, static_cache = backend.removesuffix("+static"), backend.endswith("+static")
+        if name == "vllm" and not vllm_available():
             results.append({"backend": "vllm", "status": "vllm not installed"})
             continue
-        engine = build_engine(backend, policy, dtype=args.dtype, device=args.device, max_model_len=160)
+        engine = build_engine(name, policy, dtype=args.dtype, device=args.device, max_model_len=160, static_cache=static_cache)
         prompts = [render_prompt(p["problem"], engine.tokenizer, "{problem}") for p in problems[: args.prompts]]
         params = SamplingParams(n=args.n, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
         engine.generate(prompts[:4], params)  # warm-up

@@ -120,3 +120,28 @@ def test_config_errors_stop_the_run_with_the_key_named(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "did you mean 'algorithm.alpha_pos'" in result.stderr
+
+
+def test_the_engine_sleeps_through_the_update_and_is_synced_after_waking(tmp_path):
+    """vLLM's sleep mode frees the KV cache for the update; the new weights must be pushed only
+    after wake-up (a push into a sleeping engine would be lost when it restores its weights)."""
+    from asymrl.config import parse_args
+    from asymrl.trainer import Trainer
+
+    trainer = Trainer(parse_args([*SMALL_RUN, "rollout.sleep_mode=true", f"train.output_dir={tmp_path}"]))
+    calls = []
+
+    def recorded(name):
+        original = getattr(trainer.engine, name)
+
+        def call(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        return call
+
+    for name in ("generate", "sleep", "wake_up", "update_weights"):
+        setattr(trainer.engine, name, recorded(name))
+    trainer.step(0, trainer.sampler.next_batch())
+    assert calls == ["generate", "sleep", "wake_up", "update_weights"]
+    trainer.engine.close()
+    trainer.verifier.close()

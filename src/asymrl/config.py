@@ -64,7 +64,8 @@ class RolloutConfig:
     max_new_tokens: int = knob(4096, "max response length")
     stop: list = knob(list, "extra stop strings")
     gpu_memory_utilization: float = knob(0.5, "vLLM's share of GPU memory (colocated with training)")
-    sleep_mode: bool = knob(False, "vLLM frees its KV cache during the update (GPU builds)")
+    sleep_mode: bool = knob(False, "vLLM frees its KV cache during the update (GPU builds; a no-op on CPU)")
+    static_cache: bool = knob(False, "transformers engine: static KV cache, which lets generate() compile its decode step on GPUs")
     val_temperature: float = knob(0.0, "validation sampling temperature (0 = greedy)")
     val_max_new_tokens: Optional[int] = knob(None, "validation response length (default: max_new_tokens)")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from asymrl.config import Config, build_config, load_yaml
+from asymrl.config import Config, ConfigError, build_config, load_yaml, parse_override
 from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +75,7 @@ class Scale:
     threads_per_run: int | None          # OMP threads of each child (CPU scales)
     launcher: tuple[str, ...] = ("{python}", "train.py")
     budget_note: str = ""
+    eval_limit: int | None = None        # first N problems of each benchmark (quick checks)
 
 
 SCALES: dict[str, Scale] = {
@@ -237,6 +238,7 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
         command += [] if data.use_chat_template else ["--no-chat-template"]
         command += ["--enable-thinking"] if data.enable_thinking else []
         command += ["--local-dir", data.local_dir] if data.local_dir else []
+        command += ["--limit", str(scale.eval_limit)] if scale.eval_limit else []
         _call(command, run.directory / "eval.log", env)
         done.append("evaluated")
     return ", ".join(done) or "already done"
@@ -370,6 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", default="", help="comma-separated row ids (default: all 15)")
     parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the scale's)")
     parser.add_argument("--steps", type=int, default=None, help="RL steps of every trained row (default: the scale's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for every run, on top of the scale's (repeatable)")
+    parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N problems only (quick checks)")
     parser.add_argument("--parallel", type=int, default=None, help="runs at a time (default: the scale's)")
     parser.add_argument("--gpus", default="", help="comma-separated GPU ids to spread runs over (one per run)")
     parser.add_argument("--launcher", default=None, help="training command before '--config', e.g. 'accelerate launch --config_file launch/gpu8_zero2.yaml train.py'")
@@ -380,8 +385,17 @@ def main(argv: list[str] | None = None) -> None:
     scale = SCALES[args.scale]
     if args.launcher:
         scale = Scale(**{**scale.__dict__, "launcher": tuple(shlex.split(args.launcher))})
+    changes = {}
     if args.steps is not None:
-        scale = Scale(**{**scale.__dict__, "steps": args.steps})
+        changes["steps"] = args.steps
+    if args.eval_limit is not None:
+        changes["eval_limit"] = args.eval_limit
+    if args.set:
+        try:
+            changes["overrides"] = {**scale.overrides, **dict(parse_override(item) for item in args.set)}
+        except ConfigError as error:
+            parser.error(str(error))
+    scale = Scale(**{**scale.__dict__, **changes})
     known = [row for row, _ in ROWS]
     rows = [r for r in args.rows.split(",") if r] or known
     unknown = [r for r in rows if r not in known]
@@ -392,7 +406,10 @@ def main(argv: list[str] | None = None) -> None:
     gpus = [g for g in args.gpus.split(",") if g]
     parallel = args.parallel or (len(gpus) if gpus and scale.name != "paper" else scale.parallel)
 
-    runs = plan(scale, out, rows, seeds)
+    try:
+        runs = plan(scale, out, rows, seeds)
+    except ConfigError as error:
+        parser.error(str(error))
     todo = [r for r in runs if not (r.trained and r.evaluated)]
     print(f"Table 1, scale {scale.name} ({scale.budget_note}): {len(runs)} runs "
           f"({len(rows)} rows x {len(seeds)} seeds), {len(todo)} still to do, {parallel} at a time -> {out}")

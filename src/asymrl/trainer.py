@@ -132,6 +132,8 @@ class Trainer:
             device=str(acc.device),
             seed=train.seed + acc.process_index,
             gpu_memory_utilization=rollout.gpu_memory_utilization,
+            sleep_mode=rollout.sleep_mode,
+            static_cache=rollout.static_cache,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
         self.reward_fn = reward_fn
@@ -204,6 +206,9 @@ class Trainer:
             algorithm = config.algorithm
             rollout_advantage = estimators.compute(algorithm.estimator, rewards, **algorithm.estimator_params())
 
+        # The engine's KV cache is not needed until the next generation: free it for the update.
+        self.engine.sleep()
+
         with timer("logprob"):
             tensors = collate(completions, self.tokenizer.pad_token_id)
             batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
@@ -228,6 +233,7 @@ class Trainer:
                 mean_logprob_after = (new_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
 
         with timer("weight_sync"):
+            self.engine.wake_up()
             push_weights(self.engine, self.updater.model)
 
         # -- diagnostics over all ranks (PAPER.md sec. 6) --

@@ -16,7 +16,7 @@ def vllm_available() -> bool:
 
 def build_engine(backend: str, model_dir, *, dtype: str = "float32", device: str = "cpu", seed: int = 0,
                  max_model_len: int = 2048, gpu_memory_utilization: float = 0.5, sleep_mode: bool = False,
-                 use_chat_template: bool = True, enable_thinking: bool | None = None) -> RolloutEngine:
+                 use_chat_template: bool = True, enable_thinking: bool | None = None, static_cache: bool = False) -> RolloutEngine:
     """``backend``: ``vllm``, ``transformers``, or ``auto`` (vLLM when importable, else transformers)."""
     if device == "auto":
         import torch
@@ -33,7 +33,8 @@ def build_engine(backend: str, model_dir, *, dtype: str = "float32", device: str
     if backend == "transformers":
         from asymrl.rollout.hf_engine import TransformersEngine
 
-        return TransformersEngine(model_dir, dtype=dtype, device=device, use_chat_template=use_chat_template, enable_thinking=enable_thinking)
+        return TransformersEngine(model_dir, dtype=dtype, device=device, use_chat_template=use_chat_template,
+                                  enable_thinking=enable_thinking, static_cache=static_cache)
     raise ValueError(f"unknown rollout backend {backend!r}; choose vllm, transformers or auto")
 
 

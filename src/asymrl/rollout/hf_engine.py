@@ -50,8 +50,9 @@ class TransformersEngine(RolloutEngine):
         self.max_batch_rows = max_batch_rows
         self.use_chat_template = use_chat_template
         self.enable_thinking = enable_thinking
-        # On a GPU the static cache lets generate() compile its decode step (16.2k vs 12.7k tok/s, 0.5B).
-        self.static_cache = static_cache and self.device.type == "cuda"
+        # A static cache lets generate() compile its decode step on a GPU (where it pays); on a CPU
+        # it runs uncompiled, with the same outputs (tested), so the switch is honoured everywhere.
+        self.static_cache = static_cache
         eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
 
