@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,17 @@ import pytest
 from asymrl.reward import MathVerifier, extract_answer, fast_verdict, math_reward, normalize, symbolic_equal, verify
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "verifier_cases.jsonl").read_text().splitlines()]
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "verifier_public_cases.jsonl"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PUBLIC = SHARED_DATA / "verifier_public_cases.jsonl"
+REFERENCES_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "verifier_references.py"
+
+
+def load_references_script():
+    """benchmarks/verifier_references.py as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("verifier_references", REFERENCES_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +141,27 @@ def test_verify_and_reward_fn_contract():
 def test_length_mismatch_is_an_error(verifier):
     with pytest.raises(ValueError, match="2 responses but 1 references"):
         verifier.score_batch(["a", "b"], ["a"])
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "math500.jsonl").is_file(), reason="../shared/data not present")
+@pytest.mark.parametrize("dataset", ["math500", "aime24", "aime25", "amc23"])
+def test_reference_answers_verify_and_reject_other_answers(verifier, dataset):
+    references = load_references_script()
+    result = references.check_dataset(verifier, dataset, references.load_rows(dataset, SHARED_DATA))
+    # Measured 2026-11-24: every answer verifies against itself boxed, and none against the next
+    # different answer or the most similar-looking one.
+    assert result["self_verified_rate"] == 1.0
+    assert result["cross_next"]["rejected_rate"] == 1.0
+    assert result["cross_similar"]["rejected_rate"] == 1.0, result["exceptions"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "math_train.jsonl").is_file(), reason="../shared/data not present")
+@pytest.mark.parametrize("dataset", ["math_train", "olympiadbench"])
+def test_reference_answers_every_exception_explained(verifier, dataset):
+    references = load_references_script()
+    result = references.check_dataset(verifier, dataset, references.load_rows(dataset, SHARED_DATA))
+    reasons = [e["reason"] for e in result["exceptions"]]
+    assert not [r for r in reasons if r == "not yet inspected" or r.startswith(("false positive", "timed out"))], result["exceptions"]
+    # MATH train: only its two empty \boxed{} rows fail to self-verify.
+    assert result["count"] - result["self_verified"] == sum(r.startswith("empty reference") for r in reasons)

@@ -19,6 +19,8 @@ _FRAC = re.compile(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}")
 _FRAC_SHORT = re.compile(r"(-?)\\frac(\d)(\d)")
 _SLASH = re.compile(r"(-?\d+)/(-?\d+)")
 _MIXED = re.compile(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}")
+# A numeral in base 2..36 such as 37_8 or 861_{12} (math-verify drops the subscript: 37_8 == 37).
+_BASE_NUMERAL = re.compile(r"(-?)([0-9A-Z]*\d[0-9A-Z]*)_(?:\{(\d{1,2})\}|(\d))")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 # Exponents or factorials this large are refused before SymPy ever evaluates them.
 _HUGE = re.compile(
@@ -41,6 +43,19 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
+def numeral_base(match: re.Match) -> int:
+    """The base of a :data:`_BASE_NUMERAL` match."""
+    return int(match.group(3) or match.group(4))
+
+
+def numeral_value(numeral: str, base: int) -> Fraction | None:
+    """A signed numeral (``-37``) read in ``base``; None when it uses a digit the base lacks."""
+    try:
+        return Fraction(int(numeral, base))
+    except ValueError:
+        return None
+
+
 def parse_rational(text: str) -> Fraction | None:
     """``text`` (normalised) as an exact rational when it is a plain number, else None."""
     if len(text) > 60:
@@ -58,6 +73,8 @@ def parse_rational(text: str) -> Fraction | None:
             sign, whole, numerator, denominator = match.groups()
             value = int(whole) + Fraction(int(numerator), int(denominator))
             return -value if sign else value
+        if match := _BASE_NUMERAL.fullmatch(text):
+            return numeral_value(match.group(1) + match.group(2), numeral_base(match))
     except (ValueError, ZeroDivisionError):
         return None
     return None
@@ -78,6 +95,11 @@ def fast_verdict(predicted: str, reference: str) -> bool | None:
     if ":" in pred or ":" in gold or "\\ldots" in pred or "\\ldots" in gold:
         return False  # ratios and patterns: only equal strings count (SymPy would equate 1:2:3 and 1:4:9)
     pred_value, gold_value = parse_rational(pred), parse_rational(gold)
+    gold_numeral = _BASE_NUMERAL.fullmatch(gold)
+    if gold_numeral and re.fullmatch(r"-?[0-9A-Z]+", pred):
+        # A numeral without a subscript is read in the reference's base: "10001" answers 10001_2,
+        # "17" does not (the question asked for base 2); a subscripted answer states its own base.
+        pred_value = numeral_value(pred, numeral_base(gold_numeral))
     if pred_value is None and gold_value is not None:
         # Thousands separators the normaliser left alone ("11, 111, 100") only against a plain number.
         grouped = re.fullmatch(r"-?\d{1,3}(?:,\d{3})+", pred)
@@ -86,6 +108,8 @@ def fast_verdict(predicted: str, reference: str) -> bool | None:
             pred_value = Fraction(pred.replace(",", ""))
     if pred_value is not None and gold_value is not None:
         return pred_value == gold_value
+    if (_BASE_NUMERAL.fullmatch(pred) and pred_value is None) or (_BASE_NUMERAL.fullmatch(gold) and gold_value is None):
+        return False  # not a numeral of its base (9_8), or a base numeral against a non-number
     if gold_value is not None and re.fullmatch(r"-?[\d.,/\\{}frac]+", pred) and pred_value is None:
         return False  # a malformed number against a number
     if _HUGE.search(pred) or _HUGE.search(gold):

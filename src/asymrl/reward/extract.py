@@ -17,7 +17,7 @@ _FINAL_STATEMENT = re.compile(
     r"(?:final answer|the answer)\**\s*(?:is\s*:?|:)\**\s*([^\n]{1,120}?)\s*(?:\.(?=\s|$)|$|I hope)",
     re.IGNORECASE | re.MULTILINE,
 )
-_HEDGE = re.compile(r"(?:^|\s|\$)or(?:\s|\$|$)")
+HEDGE = re.compile(r"(?:^|\s|\$|\{)or(?:\s|\$|$|\})")  # "2 or 3", "2 \\text{or} 3"
 MAX_RESPONSE_CHARS = 200_000
 
 
@@ -64,8 +64,11 @@ def _box_contents(text: str) -> list[tuple[int, int, str | None]]:
     return boxes
 
 
-def extract_answer(response: str) -> str | None:
-    """The final answer of ``response`` as a string, or None when there is none (or it hedges)."""
+def extract_answer(response: str, or_is_list: bool = False) -> str | None:
+    """The final answer of ``response`` as a string, or None when there is none (or it hedges).
+
+    ``or_is_list``: the reference itself lists its values with "or" ("-2 or -12", as some MATH
+    answers do), so an "or" in the response lists values too instead of hedging between them."""
     if not response:
         return None
     text = response[-MAX_RESPONSE_CHARS:]
@@ -82,9 +85,9 @@ def extract_answer(response: str) -> str | None:
         # Walk back over boxes joined by "and" / "," (one multi-part answer) or "or" (a hedge).
         for start, box_end, previous in reversed(boxes[:-1]):
             between = re.sub(r"\\(?:quad|qquad|text\{\s*(and|or)\s*\})|[\s$\\\[\]]", lambda m: m.group(1) or "", text[box_end:end]).lower()
-            if between == "or":
+            if between in ("or", ",or") and not or_is_list:
                 return None
-            if between in (",", "and", ",and", ""):
+            if between in (",", "and", ",and", "", "or", ",or"):
                 if previous is None:
                     return None
                 parts.insert(0, previous)
@@ -100,6 +103,6 @@ def extract_answer(response: str) -> str | None:
         # "Final Answer: The largest $n$ is 34" states its value after the last "is".
         if " is " in answer:
             answer = answer.rsplit(" is ", 1)[1].strip().strip("$").strip()
-    if _HEDGE.search(answer):
+    if not or_is_list and HEDGE.search(answer):
         return None
     return answer

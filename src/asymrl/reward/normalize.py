@@ -30,6 +30,7 @@ _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textnormal|mathrm|mathbf|mbox)\{([^{}
 _UNICODE_ROOT_OF_NUMBER = re.compile(r"\u221a(\d+(?:\.\d+)?)")
 _PLAIN_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
+_OR_SEPARATOR = re.compile(r"\s*,?\s*(?:\\(?:text|mbox|textnormal)\{\s*,?\s*or\s*\}|\sor\s)\s*")
 _SPACING = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])|\s+")
 _THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,|,|\\ |\s)(?=\d{3}(?!\d))")
 
@@ -107,6 +108,8 @@ def normalize(answer: str) -> str:
     # Thousands separators only in a plain number (never inside a tuple such as (1,234)).
     if re.fullmatch(r"-?\d{1,3}(?:(?:\{,\}|\\,|,|\\ | )\d{3})+(?:\.\d+)?", text):
         text = _THOUSANDS.sub("", text)
+    # "-2 or -12" lists values (a reference can; a response only when its reference does).
+    text = _OR_SEPARATOR.sub(",", text)
     text = _TEXT_WRAP.sub(r"\1", text)
     # A single assignment "x = 5" answers with its value.
     assignment = re.fullmatch(r"[a-zA-Z]\s*=\s*([^=<>]+)", text)

@@ -15,7 +15,7 @@ import time
 from multiprocessing.connection import Connection, wait
 
 from asymrl.reward.equivalence import fast_verdict, symbolic_equal
-from asymrl.reward.extract import extract_answer
+from asymrl.reward.extract import HEDGE, extract_answer
 
 
 def _worker_main(connection: Connection, memory_mb: int) -> None:
@@ -88,7 +88,7 @@ class MathVerifier:
         scores = [0.0] * len(responses)
         symbolic: list[tuple[int, str, str]] = []
         for index, (response, reference) in enumerate(zip(responses, references)):
-            answer = extract_answer(response)
+            answer = extract_answer(response, or_is_list=bool(HEDGE.search(reference)))
             if answer is None:
                 continue
             verdict = fast_verdict(answer, reference)
