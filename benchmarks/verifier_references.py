@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -154,7 +155,7 @@ def main() -> None:
             print(dataset, json.dumps(summary), flush=True)
         timeouts = verifier.num_timeouts
     report = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": shlex.join(["python", *sys.argv]),
         "config": {"workers": args.workers, "timeout_s": args.timeout, "data_dir": str(args.data_dir),
                    "partners": {"next": "next row whose answer normalises to a different string",
                                 "similar": "row with the next different normalised answer in sorted order"}},

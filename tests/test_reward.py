@@ -60,9 +60,12 @@ def test_public_cases_accuracy(verifier):
     scores = verifier.score_batch([c["response"] for c in cases], [c["gold"] for c in cases])
     false_positives = sum(s == 1 and not c["expected"] for s, c in zip(scores, cases))
     right = sum((s == 1) == bool(c["expected"]) for s, c in zip(scores, cases))
-    # Measured 2026-11-24: 113 / 118 right, 0 false positives (math-verify's defaults: see docs).
+    # Measured 2026-11-24: 114 / 118 right, 0 false positives (math-verify's defaults: 110, 3 false
+    # positives; benchmarks/results/verifier_cpu.json). The 4 left: no box and no "answer" statement
+    # (twice: no last-number fallback, by design), "21, 16 or 11" (a hedge, by design), 7:32 against
+    # "S_{MBCN}:S=7:32" (ratios compare as strings).
     assert false_positives == 0
-    assert right >= 113
+    assert right >= 114
 
 
 def test_a_hanging_case_is_killed_and_the_batch_returns(verifier):

@@ -21,6 +21,8 @@ _SLASH = re.compile(r"(-?\d+)/(-?\d+)")
 _MIXED = re.compile(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}")
 # A numeral in base 2..36 such as 37_8 or 861_{12} (math-verify drops the subscript: 37_8 == 37).
 _BASE_NUMERAL = re.compile(r"(-?)([0-9A-Z]*\d[0-9A-Z]*)_(?:\{(\d{1,2})\}|(\d))")
+_TEXT = re.compile(r"[A-Za-z][A-Za-z ]*")
+_WORD = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")  # a text answer of two letters or more
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 # Exponents or factorials this large are refused before SymPy ever evaluates them.
 _HUGE = re.compile(
@@ -90,8 +92,10 @@ def fast_verdict(predicted: str, reference: str) -> bool | None:
     pred_choice, gold_choice = _CHOICE.match(pred), _CHOICE.match(gold)
     if pred_choice and gold_choice:
         return pred_choice.group(1).upper() == gold_choice.group(1).upper()
-    if re.fullmatch(r"[A-Za-z][A-Za-z ]*", pred) and re.fullmatch(r"[A-Za-z][A-Za-z ]*", gold):
+    if _TEXT.fullmatch(pred) and _TEXT.fullmatch(gold):
         return pred.lower() == gold.lower()  # text answers: "Even" is "even"
+    if (_WORD.fullmatch(pred) and parse_rational(gold) is not None) or (_WORD.fullmatch(gold) and parse_rational(pred) is not None):
+        return False  # a word ("Evelyn", "odd") is never a number
     if ":" in pred or ":" in gold or "\\ldots" in pred or "\\ldots" in gold:
         return False  # ratios and patterns: only equal strings count (SymPy would equate 1:2:3 and 1:4:9)
     pred_value, gold_value = parse_rational(pred), parse_rational(gold)
@@ -197,7 +201,10 @@ def symbolic_equal(predicted: str, reference: str) -> bool:
     gold, pred = _parse_latex(reference), _parse_latex(predicted)
     if not gold or not pred:
         return False
-    for transform in (lambda e: e, _with_imaginary_unit):
+    transforms = [lambda e: e]
+    if any(getattr(s, "name", "") == "i" for e in (gold[0], pred[0]) if hasattr(e, "free_symbols") for s in e.free_symbols):
+        transforms.append(_with_imaginary_unit)
+    for transform in transforms:
         g, p = transform(gold[0]), transform(pred[0])
         for check in (_equations_agree, _numbers_agree):
             verdict = check(g, p)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from asymrl.reward.equivalence import fast_verdict
+
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _FINAL_STATEMENT = re.compile(
     # "The answer is: 12", "**Final Answer:** 42": markdown stars and a colon after "is" are not the answer.
@@ -64,6 +66,45 @@ def _box_contents(text: str) -> list[tuple[int, int, str | None]]:
     return boxes
 
 
+def _boxed_answer(text: str, boxes: list[tuple[int, int, str | None]], or_is_list: bool) -> str | None:
+    """The last box's content, joined with the boxes before it when "and" or "," joins them; None for
+    an empty or unclosed box or two boxes joined by "or" (a hedge)."""
+    last_start, _, content = boxes[-1]
+    if content is None:
+        return None
+    parts = [content]
+    end = last_start
+    for start, box_end, previous in reversed(boxes[:-1]):
+        between = re.sub(r"\\(?:quad|qquad|text\{\s*(and|or)\s*\})|[\s$\\\[\]]", lambda m: m.group(1) or "", text[box_end:end]).lower()
+        if between in ("or", ",or") and not or_is_list:
+            if previous is not None and fast_verdict(previous, content):
+                break  # one value restated ("15\\frac{39}{40}, or \\frac{639}{40}"), not a hedge
+            return None
+        if between in (",", "and", ",and", "", "or", ",or"):
+            if previous is None:
+                return None
+            parts.insert(0, previous)
+            end = start
+            continue
+        break
+    return ", ".join(parts)
+
+
+def _states_a_final_value(statements: list[re.Match]) -> bool:
+    """Whether the last statement after the last box gives "the final answer" as maths ("Final Answer:
+    The final answer is $10,455$" after intermediate boxes), which overrides the boxes; "the final
+    answer is correct" does not."""
+    return bool(statements) and "final answer" in statements[-1].group(0).lower() and bool(re.search(r"[\d$\\]", statements[-1].group(1)))
+
+
+def _statement_value(statement: str) -> str:
+    """The value in a final-answer statement: "$12$" -> "12"; "The largest $n$ is 34" -> "34"."""
+    answer = statement.strip().strip("$").strip()
+    if " is " in answer:
+        answer = answer.rsplit(" is ", 1)[1].strip().strip("$").strip()
+    return answer
+
+
 def extract_answer(response: str, or_is_list: bool = False) -> str | None:
     """The final answer of ``response`` as a string, or None when there is none (or it hedges).
 
@@ -76,33 +117,15 @@ def extract_answer(response: str, or_is_list: bool = False) -> str | None:
     if think_end >= 0:
         text = text[think_end + len("</think>") :]
     boxes = _box_contents(text)
-    if boxes:
-        last_start, last_end, content = boxes[-1]
-        if content is None:
-            return None
-        parts = [content]
-        end = last_start
-        # Walk back over boxes joined by "and" / "," (one multi-part answer) or "or" (a hedge).
-        for start, box_end, previous in reversed(boxes[:-1]):
-            between = re.sub(r"\\(?:quad|qquad|text\{\s*(and|or)\s*\})|[\s$\\\[\]]", lambda m: m.group(1) or "", text[box_end:end]).lower()
-            if between in ("or", ",or") and not or_is_list:
-                return None
-            if between in (",", "and", ",and", "", "or", ",or"):
-                if previous is None:
-                    return None
-                parts.insert(0, previous)
-                end = start
-                continue
-            break
-        answer = ", ".join(parts)
+    statements = list(_FINAL_STATEMENT.finditer(text, boxes[-1][1] if boxes else 0))
+    if boxes and not _states_a_final_value(statements):
+        answer = _boxed_answer(text, boxes, or_is_list)
+    elif statements:
+        answer = _statement_value(statements[-1].group(1))
     else:
-        statements = _FINAL_STATEMENT.findall(text)
-        if not statements:
-            return None
-        answer = statements[-1].strip().strip("$").strip()
-        # "Final Answer: The largest $n$ is 34" states its value after the last "is".
-        if " is " in answer:
-            answer = answer.rsplit(" is ", 1)[1].strip().strip("$").strip()
+        return None
+    if answer is None:
+        return None
     if not or_is_list and HEDGE.search(answer):
         return None
     return answer

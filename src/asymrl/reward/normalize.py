@@ -19,18 +19,25 @@ _UNICODE = {
 _UNITS = (
     "cm|mm|km|m|meters?|inches|inch|in|feet|foot|ft|yards?|miles?|units?|square units|sq units|degrees?|"
     "dollars?|cents?|hours?|minutes?|seconds?|days?|weeks?|years?|mph|kg|g|grams?|pounds?|lbs?|ounces?|oz|"
-    "liters?|ml|students|people|ways|points|cups|pages|books|marbles|cookies|apples"
+    "liters?|ml|students|people|ways|points|cups|pages|books|marbles|cookies|apples|euros?|yuan"
 )
 # A final number (possibly times pi) followed by a unit word, possibly squared or cubed.
 _TRAILING_UNIT = re.compile(
     rf"^(-?[\d.,/{{}}\\a-z]*(?:\d\}}?|\\pi))\s*(?:\\(?:text|textnormal|mbox|mathrm)\{{\s*(?:{_UNITS})\s*\}}|(?:{_UNITS}))"
     r"(\^[23]|\^\{[23]\})?$"
 )
+# Any words in \\text{} after a final number are its unit or noun ("9\\text{ values}", "2 \\text{ euros}"):
+# \\text{} never holds a variable, so this cannot strip one.
+_TRAILING_TEXT_UNIT = re.compile(
+    r"^(-?[\d.,/{}\\a-z]*(?:\d\}?|\\pi))\s*\\(?:text|textnormal|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(\^[23]|\^\{[23]\})?$"
+)
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textnormal|mathrm|mathbf|mbox)\{([^{}]*)\}")
 _UNICODE_ROOT_OF_NUMBER = re.compile(r"\u221a(\d+(?:\.\d+)?)")
 _PLAIN_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
 _OR_SEPARATOR = re.compile(r"\s*,?\s*(?:\\(?:text|mbox|textnormal)\{\s*,?\s*or\s*\}|\sor\s)\s*")
+# A \\frac argument is a braced group (without nested braces), one digit, one letter or one command.
+_FRAC_ARGUMENTS = re.compile(r"\\frac\s*(\{[^{}]*\}|\d|[A-Za-z]|\\[A-Za-z]+)\s*(\{[^{}]*\}|\d|[A-Za-z]|\\[A-Za-z]+)")
 _SPACING = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])|\s+")
 _THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,|,|\\ |\s)(?=\d{3}(?!\d))")
 
@@ -87,6 +94,12 @@ def repeating_decimal_to_fraction(match: re.Match) -> str:
     return f"{sign}\\frac{{{value.numerator}}}{{{value.denominator}}}"
 
 
+def _braced_fraction(match: re.Match) -> str:
+    """``\\frac12``, ``\\frac{270}7``, ``\\frac\\pi 2`` with both arguments braced."""
+    numerator, denominator = (argument if argument.startswith("{") else f"{{{argument}}}" for argument in match.groups())
+    return f"\\frac{numerator}{denominator}"
+
+
 def normalize(answer: str) -> str:
     """A canonical string for ``answer`` (LaTeX or plain text)."""
     text = answer.strip()
@@ -99,10 +112,11 @@ def normalize(answer: str) -> str:
     text = text.strip("$ ").rstrip(".").strip()
     text = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)(?=[()\[\]|.\\{}])", "", text)
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
+    text = _FRAC_ARGUMENTS.sub(_braced_fraction, text)
     text = text.replace("\\!", "").replace("\\;", " ").replace("\\:", " ").replace("~", " ")
     text = re.sub(r"\^\{?\\circ\}?|\\degree|°", "", text)
     text = text.replace("\\%", "").replace("%", "")
-    unit = _TRAILING_UNIT.match(text)
+    unit = _TRAILING_UNIT.match(text) or _TRAILING_TEXT_UNIT.match(text)
     if unit:
         text = unit.group(1)
     # Thousands separators only in a plain number (never inside a tuple such as (1,234)).
