@@ -168,7 +168,8 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path) -> list[Path
                 if steps:
                     axis.plot(steps, ema(values, smoothing), color=colour_of.get(row, "black"), linewidth=1.3,
                               label=titles.get(row, row), linestyle="--" if row.startswith("ent_") else "-")
-            axis.set_title(key if len(keys) > 1 else title, fontsize=10)
+            if len(keys) > 1:
+                axis.set_title(key, fontsize=10)
             axis.set_xlabel("RL step")
             axis.grid(alpha=0.3)
         figure.suptitle(title)
