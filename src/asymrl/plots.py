@@ -147,14 +147,14 @@ TABLE1_FIGURES = {
 }
 
 
-def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path) -> list[Path]:
+def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None) -> list[Path]:
     """The paper's figures over the Table 1 rows: one line per row (the mean over its seeds) for
     entropy, validation accuracy, solved fractions and log-prob increment, and the covariance
     between mean token log-prob and advantage by group accuracy (first logged steps)."""
     from asymrl.metrics import read_metrics
     from asymrl.table1 import ROWS
 
-    titles = dict(ROWS)
+    titles = {**dict(ROWS), **(titles or {})}
     trained = {row: dirs for row, dirs in runs.items() if _seed_mean_series(dirs, "entropy/all")[0]}
     colours = plt.get_cmap("tab20").colors
     colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(ROWS)}

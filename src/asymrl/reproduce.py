@@ -325,7 +325,7 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     for run in runs:
         if (run.directory / "metrics.jsonl").is_file():
             by_row.setdefault(run.row, []).append(run.directory)
-    figures = plot_table1_figures(by_row, out / "figures")
+    figures = plot_table1_figures(by_row, out / "figures", titles)
     lines = [f"# Table 1 at scale `{scale.name}`", "",
              f"{scale.budget_note}. Seeds {', '.join(map(str, seeds))}; each cell is the mean over seeds "
              f"± their standard deviation{' (one seed: no spread shown)' if len(seeds) == 1 else ''}. "
