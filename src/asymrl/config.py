@@ -65,7 +65,7 @@ class RolloutConfig:
     stop: list = knob(list, "extra stop strings")
     gpu_memory_utilization: float = knob(0.5, "vLLM's share of GPU memory (colocated with training)")
     sleep_mode: bool = knob(False, "vLLM frees its KV cache during the update (GPU builds; a no-op on CPU)")
-    static_cache: bool = knob(False, "transformers engine: static KV cache, which lets generate() compile its decode step on GPUs")
+    static_cache: bool = knob(False, "transformers engine: static KV cache, which lets generate() compile its decode step on GPUs (on CPU it is slower: 8.7k vs 12.8k tok/s, tiny)")
     val_temperature: float = knob(0.0, "validation sampling temperature (0 = greedy)")
     val_max_new_tokens: Optional[int] = knob(None, "validation response length (default: max_new_tokens)")
 
