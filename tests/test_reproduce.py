@@ -80,3 +80,16 @@ def test_tiny_scale_two_rows_end_to_end_then_nothing_is_redone(tmp_path):
     reproduce.main([*args[:7], "6", *args[8:]])
     assert "resumed from" in (run_dir / "train.log").read_text()
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 6
+
+
+def test_a_run_stopped_early_is_not_finished(tmp_path):
+    tiny, paper = (reproduce.plan(reproduce.SCALES[s], tmp_path / s, ["grpo"], (0,))[0] for s in ("tiny", "paper"))
+    for run, total in ((tiny, 60), (paper, 295)):
+        assert not run.trained                      # nothing there yet
+        run.directory.mkdir(parents=True)
+        # train.max_wall_s stopped it at step 40: not finished, so the next invocation resumes it.
+        (run.directory / "summary.json").write_text(json.dumps({"steps": 40, "total_steps": total}))
+        assert not run.trained
+        (run.directory / "summary.json").write_text(json.dumps({"steps": total, "total_steps": total}))
+        assert run.trained
+    assert paper.config.train.total_steps is None   # epochs-based: the trainer's own count decides
