@@ -173,7 +173,7 @@ def run_engine_sync_worker(out_dir, backend: str) -> list[dict]:
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=[needs_vllm, pytest.mark.vllm, pytest.mark.slow])])
+@pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=[needs_vllm, pytest.mark.vllm])])
 def test_engines_follow_a_zero3_update_on_every_rank(tmp_path, backend):
     """After a ZeRO-3 step every rank's engine (fed parameter by parameter from the gathered shards)
     answers greedily exactly like a fresh engine on the consolidated, saved model -- and not like

@@ -130,16 +130,17 @@ class Run:
 
     @property
     def trained(self) -> bool:
-        summary = self.directory / "summary.json"
-        return summary.is_file() and json.loads(summary.read_text())["steps"] >= self.total_steps
+        """Did training reach its last step? (A run stopped by train.max_wall_s did not.)"""
+        path = self.directory / "summary.json"
+        if not path.is_file():
+            return False
+        summary = json.loads(path.read_text())
+        target = self.config.train.total_steps
+        return summary["steps"] >= (target if target is not None else summary.get("total_steps", math.inf))
 
     @property
     def evaluated(self) -> bool:
         return (self.directory / "eval" / "summary.json").is_file()
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.train.total_steps if self.config.train.total_steps is not None else -1
 
 
 def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Table 1, scale {scale.name} ({scale.budget_note}): {len(runs)} runs "
           f"({len(rows)} rows x {len(seeds)} seeds), {len(todo)} still to do, {parallel} at a time -> {out}")
     if scale.name == "paper":
-        hours, details = paper_gpu_hours([r for r in todo if r.total_steps != 0])
+        hours, details = paper_gpu_hours([r for r in todo if r.config.train.total_steps != 0])
         per_run = sorted({(d["steps"], d["gpu_hours"]) for d in details.values()})
         print(f"Estimated cost of what is left: {hours:,.0f} GPU-hours on H100s for {len(details)} trained runs "
               f"({'; '.join(f'{steps} steps ~{h} GPU-h' for steps, h in per_run)} each) plus evaluation.\n"

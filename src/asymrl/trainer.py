@@ -369,6 +369,7 @@ class Trainer:
     def _finish(self) -> dict:
         summary = {
             "steps": self.state["step"],
+            "total_steps": self.total_steps,
             "wall_s": round(self.state["wall_s"], 2),
             "initial_val_accuracy": self.state["initial_val_accuracy"],
             "final_val_accuracy": self.state["final_val_accuracy"],
