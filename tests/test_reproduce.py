@@ -93,3 +93,10 @@ def test_a_run_stopped_early_is_not_finished(tmp_path):
         (run.directory / "summary.json").write_text(json.dumps({"steps": total, "total_steps": total}))
         assert run.trained
     assert paper.config.train.total_steps is None   # epochs-based: the trainer's own count decides
+
+
+def test_children_get_their_gpu_and_thread_count(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    tiny_env = reproduce._child_env(reproduce.SCALES["tiny"], None)
+    assert tiny_env["OMP_NUM_THREADS"] == "1" and "CUDA_VISIBLE_DEVICES" not in tiny_env
+    assert reproduce._child_env(reproduce.SCALES["small"], "3")["CUDA_VISIBLE_DEVICES"] == "3"
