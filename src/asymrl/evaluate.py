@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from asymrl.data import load_problems, render_prompt
 from asymrl.reward import MathVerifier, extract_answer
 from asymrl.rollout import SamplingParams, build_engine
-from asymrl.table1 import AVG_AT_K
+from asymrl.table1 import AVG_AT_K, mean_and_std
 
 QWEN_MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 
@@ -65,14 +65,10 @@ def file_stem(benchmark: str) -> str:
 
 def mean_and_standard_error(per_problem: list[float]) -> tuple[float, float]:
     """Mean of per-problem accuracies and its standard error over problems."""
-    n = len(per_problem)
-    if n == 0:
+    if not per_problem:
         return math.nan, math.nan
-    mean = sum(per_problem) / n
-    if n == 1:
-        return mean, math.nan
-    variance = sum((x - mean) ** 2 for x in per_problem) / (n - 1)
-    return mean, math.sqrt(variance / n)
+    mean, std = mean_and_std(per_problem)
+    return mean, math.nan if std is None else std / math.sqrt(len(per_problem))
 
 
 def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:

@@ -32,7 +32,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from asymrl.config import Config, ConfigError, build_config, load_yaml, parse_override
-from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
+from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, mean_and_std, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 ROW_CONFIGS = REPO / "configs" / "table1"
@@ -299,20 +299,13 @@ def collect(runs: list[Run]) -> dict:
     return results
 
 
-def seed_mean_and_spread(values: list[float]) -> tuple[float, float | None]:
-    """Mean over seeds and their standard deviation (None with a single seed)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
 def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_s: float) -> Path:
     seeds = sorted({run.seed for run in runs})
     """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md."""
     from asymrl.plots import plot_table1_figures
 
-    scores = {row: {b: seed_mean_and_spread(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
+    # Each cell: the mean over seeds and their standard deviation (no spread with a single seed).
+    scores = {row: {b: mean_and_std(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
     table = assemble(scores, benchmarks=scale.benchmarks)
     # Below paper scale the untrained row is the embedded base policy, not Qwen3-4B.
     titles = {} if scale.name == "paper" else {"base": f"Base policy ({scale.overrides['model.path']})"}

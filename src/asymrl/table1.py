@@ -174,6 +174,14 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def mean_and_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None with fewer than two values) of a non-empty list."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 def run_statistics(records: list[dict], final_steps: int = 10) -> dict[str, float | None]:
     """Summaries of one run's metrics.jsonl: means over all training steps and over the last
     ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
@@ -199,16 +207,9 @@ def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float,
     over seeds (None with fewer than two seeds on either side). A claimed sign "holds" when the
     difference exceeds twice the noise, and is "same sign, within noise" otherwise; "no change"
     holds when the difference is within twice the noise."""
-    difference = sum(a) / len(a) - sum(b) / len(b)
-
-    def variance_of_mean(values: list[float]) -> float | None:
-        if len(values) < 2:
-            return None
-        mean = sum(values) / len(values)
-        return sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)
-
-    va, vb = variance_of_mean(a), variance_of_mean(b)
-    noise = None if va is None or vb is None else math.sqrt(va + vb)
+    (mean_a, std_a), (mean_b, std_b) = mean_and_std(a), mean_and_std(b)
+    difference = mean_a - mean_b
+    noise = None if std_a is None or std_b is None else math.sqrt(std_a**2 / len(a) + std_b**2 / len(b))
     if direction == 0:
         if noise is None:
             return "inconclusive (one seed)", difference, noise
