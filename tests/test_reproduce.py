@@ -100,3 +100,12 @@ def test_children_get_their_gpu_and_thread_count(monkeypatch):
     tiny_env = reproduce._child_env(reproduce.SCALES["tiny"], None)
     assert tiny_env["OMP_NUM_THREADS"] == "1" and "CUDA_VISIBLE_DEVICES" not in tiny_env
     assert reproduce._child_env(reproduce.SCALES["small"], "3")["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+def test_gpu_scales_refuse_to_start_without_a_gpu(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(reproduce, "_cuda_available", lambda: False)
+    for scale in ("paper", "small"):
+        with pytest.raises(SystemExit):
+            reproduce.main(["--scale", scale, "--rows", "grpo", "--out", str(tmp_path / scale)])
+        assert "SCALE=tiny" in capsys.readouterr().err
+        assert not (tmp_path / scale / "grpo").exists()      # nothing was started

@@ -193,6 +193,12 @@ def paper_gpu_hours(runs: list[Run]) -> tuple[float, dict]:
     return total, details
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _child_env(scale: Scale, gpu: str | None) -> dict:
     env = dict(os.environ)
     if scale.threads_per_run:
@@ -417,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
         for run in runs:
             print(f"  {run.name}: {'done' if run.trained and run.evaluated else 'to do'}  {run.directory}")
         return
+    if todo and scale.name != "tiny" and not _cuda_available():
+        parser.error(f"scale {scale.name} trains on GPUs and none is visible here; "
+                     "use --scale tiny (make reproduce-table1 SCALE=tiny) on CPUs, or --dry-run to see the plan")
     if scale.name == "paper" and todo and not args.yes:
         print("Starting in 10 seconds (Ctrl-C to stop; --yes skips this pause).")
         time.sleep(10)
