@@ -24,13 +24,12 @@ def test_every_row_builds_a_valid_config_at_every_scale(scale, tmp_path):
     assert by_name["base/seed0"].train.total_steps == 0          # the base row is never updated
     if scale == "paper":
         assert by_name["grpo/seed0"].model.path == "Qwen/Qwen3-4B"
-        assert by_name["dr_grpo/seed0"].algorithm.loss_agg_constant == 4096
+        assert by_name["dr_grpo/seed0"].loss_agg_constant == 4096
     else:
         assert by_name["grpo/seed0"].model.path == f"toy:{scale}"
         assert by_name["grpo/seed0"].train.total_steps == reproduce.SCALES[scale].steps
         # Dr.GRPO's constant is the max response length of the scale (the knob's default).
-        assert by_name["dr_grpo/seed0"].algorithm.loss_agg_constant is None
-        assert by_name["dr_grpo/seed0"].rollout.max_new_tokens == 64
+        assert by_name["dr_grpo/seed0"].loss_agg_constant == 64
 
 
 def test_paper_scale_estimate_scales_with_steps(tmp_path, capsys):

@@ -150,6 +150,11 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
+    @property
+    def loss_agg_constant(self) -> int:
+        """Dr.GRPO's normaliser in effect: algorithm.loss_agg_constant, else the max response length."""
+        return self.algorithm.loss_agg_constant or self.rollout.max_new_tokens
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -123,24 +123,25 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
+    # Defaults come from EvalConfig (the paper's evaluation settings), written once.
     parser = argparse.ArgumentParser(prog="python -m asymrl.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a transformers model directory (e.g. <run>/best)")
     parser.add_argument("--benchmarks", default="math500,aime24,aime25,amc23,olympiadbench",
                         help="comma-separated names (math500, aime24, aime25, amc23, olympiadbench, toy:validation, a JSONL path, a hub id)")
     parser.add_argument("--samples", default="", help="Avg@k overrides, e.g. 'math500=5,aime24=10'")
     parser.add_argument("--out", type=Path, default=None, help="default: <checkpoint>/eval")
-    parser.add_argument("--temperature", type=float, default=0.4)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=4096)
-    parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
-    parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
+    parser.add_argument("--top-p", type=float, default=EvalConfig.top_p)
+    parser.add_argument("--max-new-tokens", type=int, default=EvalConfig.max_new_tokens)
+    parser.add_argument("--backend", default=EvalConfig.backend, choices=["auto", "vllm", "transformers"])
+    parser.add_argument("--dtype", default=EvalConfig.dtype)
+    parser.add_argument("--device", default=EvalConfig.device)
     parser.add_argument("--local-dir", default=None, help="folder with <benchmark>.jsonl files, used before the hub")
-    parser.add_argument("--prompt-template", default=QWEN_MATH_TEMPLATE)
+    parser.add_argument("--prompt-template", default=EvalConfig.prompt_template)
     parser.add_argument("--no-chat-template", action="store_true")
     parser.add_argument("--enable-thinking", action="store_true")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=EvalConfig.seed)
     args = parser.parse_args(argv)
     samples = {}
     for item in filter(None, args.samples.split(",")):

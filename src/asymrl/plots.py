@@ -125,14 +125,9 @@ def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
     return out
 
 
-def _seed_mean_series(run_dirs: list[Path], key: str) -> tuple[list[int], list[float]]:
+def _seed_mean_series(runs_records: list[list[dict]], key: str) -> tuple[list[int], list[float]]:
     """(steps, mean over runs) of one metric, on the steps every run logged."""
-    from asymrl.metrics import read_metrics
-
-    per_run = []
-    for run_dir in run_dirs:
-        records = read_metrics(Path(run_dir) / "metrics.jsonl")
-        per_run.append({r["step"]: r[key] for r in records if r.get(key) is not None})
+    per_run = [{r["step"]: r[key] for r in records if r.get(key) is not None} for records in runs_records]
     steps = sorted(set.intersection(*(set(series) for series in per_run))) if per_run else []
     return steps, [sum(series[s] for series in per_run) / len(per_run) for s in steps]
 
@@ -155,7 +150,9 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     from asymrl.table1 import ROWS
 
     titles = {**dict(ROWS), **(titles or {})}
-    trained = {row: dirs for row, dirs in runs.items() if _seed_mean_series(dirs, "entropy/all")[0]}
+    # Each run's metrics.jsonl, read once: row -> one list of records per seed.
+    records = {row: [read_metrics(Path(run_dir) / "metrics.jsonl") for run_dir in dirs] for row, dirs in runs.items()}
+    trained = {row: seeds for row, seeds in records.items() if _seed_mean_series(seeds, "entropy/all")[0]}
     colours = plt.get_cmap("tab20").colors
     colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(ROWS)}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,8 +160,8 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     for name, (title, keys, smoothing) in TABLE1_FIGURES.items():
         figure, axes = plt.subplots(1, len(keys), figsize=(7.5 * len(keys) + 2.5, 5), squeeze=False)
         for axis, key in zip(axes[0], keys):
-            for row, dirs in (runs if key == "val/accuracy" else trained).items():
-                steps, values = _seed_mean_series(dirs, key)
+            for row, seeds in (records if key == "val/accuracy" else trained).items():
+                steps, values = _seed_mean_series(seeds, key)
                 if steps:
                     axis.plot(steps, ema(values, smoothing), color=colour_of.get(row, "black"), linewidth=1.3,
                               label=titles.get(row, row), linestyle="--" if row.startswith("ent_") else "-")
@@ -180,10 +177,10 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
         plt.close(figure)
 
     figure, axis = plt.subplots(figsize=(10, 5))
-    for row, dirs in trained.items():
+    for row, seeds in trained.items():
         totals: dict[float, list[float]] = {}
-        for run_dir in dirs:
-            for record in read_metrics(Path(run_dir) / "metrics.jsonl"):
+        for seed_records in seeds:
+            for record in seed_records:
                 for key, value in record.items():
                     if key.startswith("cov/p="):
                         totals.setdefault(float(key.split("=", 1)[1]), []).append(value)

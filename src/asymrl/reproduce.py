@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -122,7 +122,6 @@ class Run:
     seed: int
     config: Config
     directory: Path
-    log: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -150,9 +149,6 @@ def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
     values.update(scale.overrides)
     if scale.steps is not None and not untrained:
         values["train.total_steps"] = scale.steps
-    if scale.name != "paper" and values.get("algorithm.loss_agg_constant") is not None:
-        # Dr.GRPO divides by the max response length; the knob's default is this scale's.
-        values["algorithm.loss_agg_constant"] = None
     values["train.seed"] = seed
     values["train.output_dir"] = str(out / row / f"seed{seed}")
     values["train.resume"] = "auto"
@@ -238,7 +234,7 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
             sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"),
             "--benchmarks", ",".join(scale.benchmarks),
             "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items()),
-            "--temperature", "0.4", "--top-p", "1.0", "--max-new-tokens", str(scale.eval_max_new_tokens),
+            "--max-new-tokens", str(scale.eval_max_new_tokens),  # temperature, top-p: evaluate's (the paper's)
             "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
             "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / "eval"),
         ]
@@ -254,7 +250,6 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
 def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str]) -> list[tuple[Run, str]]:
     """Execute runs, ``parallel`` at a time (each pinned to one of ``gpus`` when given)."""
     failures = []
-    slots = list(range(parallel))
     with ThreadPoolExecutor(max_workers=parallel) as pool, tqdm(total=len(runs), desc="table 1 runs", dynamic_ncols=True) as bar:
         pending = {}
         queue = list(runs)
@@ -264,7 +259,7 @@ def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str]) -> li
             gpu = gpus[slot % len(gpus)] if gpus else None
             pending[pool.submit(execute, run, scale, gpu)] = (run, slot, time.time())
 
-        for slot in slots[: len(queue)]:
+        for slot in range(min(parallel, len(queue))):
             submit(slot)
         while pending:
             future = next(as_completed(pending))

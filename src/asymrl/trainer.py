@@ -111,7 +111,7 @@ class Trainer:
                     dual_clip=algorithm.dual_clip,
                     entropy_coef=algorithm.entropy_coef,
                     aggregation=algorithm.loss_agg,
-                    aggregation_constant=algorithm.loss_agg_constant or rollout.max_new_tokens,
+                    aggregation_constant=config.loss_agg_constant,
                     kl_coef=algorithm.kl_coef,
                     kl_estimator=algorithm.kl_estimator,
                 ),
