@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from asymrl.data import load_problems, render_prompt
+from asymrl.data import load_problems
+from asymrl.prompts import render_prompt
 from asymrl.rollout import SamplingParams, build_engine, vllm_available
 from asymrl.toy.build import ensure_base_policy
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from asymrl.data import DataError, PromptSampler, load_problems, render_prompt
+from asymrl.data import DataError, PromptSampler, load_problems
+from asymrl.prompts import render_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

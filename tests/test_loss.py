@@ -124,8 +124,20 @@ def test_approx_kl_metric_is_zero_on_policy_and_positive_off():
     _, same = policy_loss(logp, logp, torch.ones(3, 1), torch.ones(3, 5))
     _, moved = policy_loss(logp + 0.1, logp, torch.ones(3, 1), torch.ones(3, 5))
     assert same["approx_kl"] == 0.0
-    # k3 of a uniform shift d = -0.1: exp(-0.1) - 1 + 0.1
-    assert moved["approx_kl"] == pytest.approx(math.exp(-0.1) - 1 + 0.1, rel=1e-5)
+    # k3 of KL(old || new) when every new log-prob is 0.1 higher: r = exp(0.1), r - 1 - log r
+    assert moved["approx_kl"] == pytest.approx(math.exp(0.1) - 1 - 0.1, rel=1e-5)
+
+
+def test_approx_kl_is_unbiased_for_kl_old_new_under_old_samples():
+    """E_{x ~ old}[k3(x)] equals KL(old || new) exactly on a categorical distribution."""
+    from asymrl.loss import approx_kl
+
+    old = torch.log_softmax(torch.tensor([1.0, -0.5, 0.3, 2.0], dtype=torch.float64), dim=0)
+    new = torch.log_softmax(torch.tensor([0.2, 0.4, -1.0, 2.5], dtype=torch.float64), dim=0)
+    expected = float((old.exp() * (old - new)).sum())
+    estimate = float((old.exp() * approx_kl(new, old)).sum())
+    assert estimate == pytest.approx(expected, rel=1e-12)
+    assert float((new.exp() * (new - old)).sum()) != pytest.approx(expected, rel=1e-3)  # the other direction differs
 
 
 def test_kl_penalty_estimators_and_gradient():

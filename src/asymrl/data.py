@@ -124,20 +124,6 @@ def load_problems(source: str, split: str | None = None, *, problem_field: str =
     return _normalise(rows, hub_id, problem_field, answer_field, id_field)
 
 
-def apply_chat_template(tokenizer, messages: list[dict], enable_thinking: bool | None = None) -> str:
-    """Chat messages rendered for generation (``enable_thinking`` passed only when set: Qwen3)."""
-    extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
-
-
-def render_prompt(problem: str, tokenizer, template: str, use_chat_template: bool = True, enable_thinking: bool | None = None) -> str:
-    """The text the policy sees: ``template`` with ``{problem}`` filled, through the chat template."""
-    content = template.replace("{problem}", problem)
-    if not use_chat_template:
-        return content
-    return apply_chat_template(tokenizer, [{"role": "user", "content": content}], enable_thinking)
-
-
 class PromptSampler:
     """Batches of problems in a seeded order, reshuffled every epoch; resumable exactly.
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from asymrl.data import load_problems, render_prompt
+from asymrl.data import load_problems
+from asymrl.prompts import render_prompt
 from asymrl.reward import MathVerifier, extract_answer
 from asymrl.rollout import SamplingParams, build_engine
 from asymrl.table1 import AVG_AT_K, mean_and_std

@@ -87,9 +87,13 @@ def clipped_surrogate(
 
 
 def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimate of KL(old || new): ``exp(d) - 1 - d`` with ``d = old - new`` (>= 0)."""
-    delta = old_logprobs - logprobs
-    return torch.expm1(delta) - delta
+    """Per-token k3 estimate of KL(old || new) from tokens sampled by the old policy (>= 0).
+
+    With ``r = p_new / p_old = exp(-d)``, ``d = old - new``, Schulman's k3 is ``r - 1 - log r =
+    exp(-d) - 1 + d``: unbiased under the old policy's samples. That is ``kl_penalty`` with the old
+    policy in the sampling role and the new one as the reference.
+    """
+    return kl_penalty(old_logprobs, logprobs, "k3")
 
 
 def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k3") -> torch.Tensor:

@@ -27,7 +27,8 @@ from asymrl import advantages as estimators
 from asymrl import metrics as diagnostics
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from asymrl.config import Config, check_world_size
-from asymrl.data import PromptSampler, load_problems, render_prompt
+from asymrl.data import PromptSampler, load_problems
+from asymrl.prompts import render_prompt
 from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
 from asymrl.reward import MathVerifier

@@ -14,7 +14,7 @@ from typing import Iterable, Union
 
 import torch
 
-from asymrl.data import apply_chat_template
+from asymrl.prompts import apply_chat_template
 
 Prompt = Union[str, list[int], list[dict]]  # rendered text, token ids, or chat messages
 

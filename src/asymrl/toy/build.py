@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-from asymrl.data import render_prompt
+from asymrl.prompts import render_prompt
 from asymrl.toy.task import write_splits
 from asymrl.toy.tokenizer import build_tokenizer
 

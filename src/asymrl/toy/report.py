@@ -13,7 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from asymrl.data import load_problems, render_prompt
+from asymrl.data import load_problems
+from asymrl.prompts import render_prompt
 from asymrl.reward import MathVerifier
 from asymrl.rollout import SamplingParams, build_engine
 
