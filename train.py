@@ -18,14 +18,16 @@ def percent(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from asymrl.data import DataError
+
     try:
         config = parse_args(argv)
-    except ConfigError as error:
+        from asymrl.trainer import Trainer
+
+        trainer = Trainer(config)
+    except (ConfigError, DataError) as error:  # what the user must fix: one message, no traceback
         print(f"train.py: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    from asymrl.trainer import Trainer
-
-    trainer = Trainer(config)
     summary = trainer.train()
     if trainer.accelerator.is_main_process:
         print(

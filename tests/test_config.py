@@ -79,3 +79,8 @@ def test_help_lists_every_key():
     text = help_text()
     for key in ("algorithm.alpha_pos", "train.mini_batch_prompts", "rollout.group_size", "log.covariance_steps"):
         assert key in text
+
+
+def test_a_moved_key_names_its_new_place():
+    with pytest.raises(ConfigError, match=r"data.validation_size moved to eval.max_problems"):
+        build_config({"data.validation_size": 10})

@@ -18,7 +18,7 @@ from asymrl.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_RUN = [
-    "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "data.validation_size=48",
+    "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "eval.max_problems=48",
     "rollout.backend=transformers", "rollout.max_new_tokens=48", "rollout.group_size=4",
     "train.prompts_per_step=8", "train.mini_batch_prompts=4", "train.micro_batch_size=8", "train.lr=5e-5", "train.seed=3",
     "eval.every_steps=3", "eval.sampled_n=2", "log.progress_bar=false",
@@ -145,3 +145,22 @@ def test_the_engine_sleeps_through_the_update_and_is_synced_after_waking(tmp_pat
     assert calls == ["generate", "sleep", "wake_up", "update_weights"]
     trainer.engine.close()
     trainer.verifier.close()
+
+
+@pytest.mark.parametrize("case", ["malformed", "empty", "missing_model"])
+def test_bad_input_is_one_line_naming_key_or_file(case, tmp_path):
+    """train.py reports a bad data file or model path as one message and exit code 2, not a traceback."""
+    data = tmp_path / "problems.jsonl"
+    data.write_text({"malformed": '{"problem": "1+1", "answer": "2"}\n{"problem": "2+2", "answer": \n',
+                     "empty": "", "missing_model": ""}[case])
+    extra = {"malformed": [f"data.train={data}"], "empty": [f"data.train={data}"],
+             "missing_model": [f"model.path={tmp_path / 'no' / 'such' / 'model'}"]}[case]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *SMALL_RUN, f"train.output_dir={tmp_path / 'run'}", *extra],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    expected = {"malformed": f"{data}:2: invalid JSON", "empty": f"data.train={str(data)!r}: 0 usable problems",
+                "missing_model": "model.path="}[case]
+    assert message.startswith("train.py: ") and expected in message, message

@@ -52,7 +52,6 @@ class DataConfig:
     use_chat_template: bool = knob(True, "render through the tokenizer's chat template (False: raw prompt for base models)")
     enable_thinking: Optional[bool] = knob(None, "passed to the chat template (Qwen3: False = non-thinking mode)")
     max_prompt_tokens: int = knob(512, "prompts longer than this are dropped")
-    validation_size: Optional[int] = knob(None, "use only the first N validation problems")
 
 
 @dataclass
@@ -128,7 +127,7 @@ class TrainConfig:
 class EvalConfig:
     every_steps: int = knob(10, "validate every N steps (0: never)")
     at_start: bool = knob(True, "validate before the first step")
-    max_problems: Optional[int] = knob(None, "validate on the first N problems only")
+    max_problems: Optional[int] = knob(None, "validate on the first N validation problems only")
     sampled_n: int = knob(0, "also report sampled accuracy (Avg@n at the rollout temperature); 0: off")
 
 
@@ -253,12 +252,21 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), raw
 
 
+# Keys that were renamed or merged: a config using one is told where it went.
+MOVED_KEYS = {
+    "data.validation_size": "eval.max_problems",
+}
+
+
 def build_config(values: dict[str, Any]) -> Config:
     """A validated ``Config`` from flat dotted values; raises ConfigError listing every problem."""
     keys = all_keys()
     config = Config()
     errors = []
     for key, value in values.items():
+        if key in MOVED_KEYS:
+            errors.append(f"{key} moved to {MOVED_KEYS[key]}")
+            continue
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
             errors.append(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))

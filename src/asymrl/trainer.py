@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from asymrl import advantages as estimators
 from asymrl import metrics as diagnostics
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-from asymrl.config import Config, check_world_size
-from asymrl.data import PromptSampler, load_problems
+from asymrl.config import Config, ConfigError, check_world_size
+from asymrl.data import DataError, PromptSampler, load_problems
 from asymrl.prompts import render_prompt
 from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
@@ -76,16 +76,21 @@ class Trainer:
         self.model_dir = resolve_model_dir(config.model.path)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=config.model.trust_remote_code)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=config.model.trust_remote_code)
+        except OSError as error:  # a missing folder reaches transformers as a malformed hub id
+            raise ConfigError(f"model.path={config.model.path!r}: not a model folder here, and the hub could not "
+                              f"provide it ({str(error).splitlines()[0]})") from None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # Data before weights: a bad data file is reported before the slow part of start-up.
+        self.train_problems, self.val_problems = self._load_data()
         model = AutoModelForCausalLM.from_pretrained(
             self.model_dir,
             dtype=getattr(torch, config.model.dtype),
             attn_implementation=config.model.attn_implementation,
             trust_remote_code=config.model.trust_remote_code,
         )
-        self.train_problems, self.val_problems = self._load_data()
         if acc.num_processes != probe_world:
             raise RuntimeError(f"WORLD_SIZE={probe_world} but accelerate started {acc.num_processes} processes")
         steps_per_epoch = max(1, len(self.train_problems) // train.prompts_per_step)
@@ -150,12 +155,17 @@ class Trainer:
         fields = dict(problem_field=data.problem_field, answer_field=data.answer_field, id_field=data.id_field, local_dir=data.local_dir)
         train, train_stats = load_problems(data.train, data.train_split, **fields)
         val, _ = load_problems(data.validation, data.validation_split, **fields)
-        if data.validation_size:
-            val = val[: data.validation_size]
+        if self.config.eval.max_problems:
+            val = val[: self.config.eval.max_problems]
         too_long = [p for p in train if len(self.tokenizer(self._prompt(p), add_special_tokens=False)["input_ids"]) > data.max_prompt_tokens]
         if too_long:
             ids = {id(p) for p in too_long}
             train = [p for p in train if id(p) not in ids]
+        if len(train) < self.config.train.prompts_per_step:
+            raise DataError(f"data.train={data.train!r}: {len(train)} usable problems ({train_stats}; {len(too_long)} longer than "
+                            f"data.max_prompt_tokens) cannot fill train.prompts_per_step={self.config.train.prompts_per_step}")
+        if not val:
+            raise DataError(f"data.validation={data.validation!r}: no validation problems")
         self.accelerator.print(f"data: {len(train)} training problems ({train_stats}; {len(too_long)} dropped as longer than "
                                f"data.max_prompt_tokens={data.max_prompt_tokens}), {len(val)} validation problems")
         return train, val
@@ -273,8 +283,7 @@ class Trainer:
         """Greedy accuracy on the validation split (each rank scores a slice), plus sampled accuracy
         (Avg@n at the rollout temperature) when ``sampled`` and ``eval.sampled_n > 0``."""
         config, acc = self.config, self.accelerator
-        problems = self.val_problems[: config.eval.max_problems] if config.eval.max_problems else self.val_problems
-        local = self._rank_slice(problems)
+        local = self._rank_slice(self.val_problems)
         prompts = [self._prompt(p) for p in local]
         max_new = config.rollout.val_max_new_tokens or config.rollout.max_new_tokens
         results = {}
