@@ -79,8 +79,10 @@ class Trainer:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=config.model.trust_remote_code)
         except OSError as error:  # a missing folder reaches transformers as a malformed hub id
-            raise ConfigError(f"model.path={config.model.path!r}: not a model folder here, and the hub could not "
-                              f"provide it ({str(error).splitlines()[0]})") from None
+            path = config.model.path
+            looks_local = Path(path).is_absolute() or path.startswith(".") or path.count("/") > 1
+            reason = "no such folder" if looks_local else f"no such folder, and the hub could not provide it ({str(error).splitlines()[0]})"
+            raise ConfigError(f"model.path={path!r}: {reason}") from None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         # Data before weights: a bad data file is reported before the slow part of start-up.
