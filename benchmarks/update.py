@@ -1,12 +1,21 @@
 """Throughput and peak memory of the policy update (asymrl.update.PolicyUpdater) on random rollouts.
 
-    python benchmarks/update.py                                   # CPU, tiny model
-    python benchmarks/update.py --device cuda --shape qwen2.5-0.5b --dtype bfloat16 --rows 32 --seq 2048 --micro 4
+    python benchmarks/update.py                                   # CPU, tiny model, every row full length
+    python benchmarks/update.py --lengths long-tailed             # + token-budget micro-batches, side by side
+    python benchmarks/update.py --device cuda --shape qwen2.5-1.5b --dtype bfloat16 --rows 32 --seq 4096 --micro 4 --lengths long-tailed
 
 Measures the old-log-prob pass (no grad) and one PPO pass (clipped surrogate, token-mean, gradient
-checkpointing, AdamW) over ``rows`` rollouts of ``seq`` tokens, the last 7/8 of each a response.
+checkpointing, AdamW) over ``rows`` rollouts of up to ``seq`` tokens (prompt = the first seq/8).
 Random weights: the cost of a step does not depend on what the model knows.
-Writes ``benchmarks/results/update_<shape>_<device>.json``.
+
+``--lengths full``: every row at ``seq`` tokens (the best case for padding). ``--lengths long-tailed``:
+RL-like response lengths (70% of rows at 5-30% of the maximum, 20% at 30-100%, 10% at the maximum,
+seeded), and every batching mode in ``--modes`` is timed on the same rows in one invocation:
+``fixed`` (``micro`` rows per micro-batch, in arrival order, padded to the longest) and
+``token_budget`` (length-sorted micro-batches within ``micro x seq`` padded tokens: the same peak
+activation size as ``fixed``). Throughput counts real (unpadded) tokens; the ratio of the modes is
+the figure to compare (absolute CPU times drift 2x between runs).
+Writes ``benchmarks/results/update_<shape>_<device>[_long-tailed].json``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from asymrl.loss import PolicyLossConfig
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
 
 SHAPES = {
+    "small-30m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4, vocab_size=2048),
     "tiny": dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=128),
     "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
     "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
@@ -33,6 +43,38 @@ SHAPES = {
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def long_tailed_lengths(rows: int, seq: int, seed: int = 0) -> list[int]:
+    """Sequence lengths of RL rollouts: 70% at 5-30% of ``seq``, 20% at 30-100%, 10% at ``seq``."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = []
+    for row in range(rows):
+        share = (row * 10) // rows  # deciles: 0-6 short, 7-8 medium, 9 full
+        low, high = (0.05, 0.30) if share < 7 else (0.30, 1.0) if share < 9 else (1.0, 1.0)
+        fraction = low + (high - low) * float(torch.rand((), generator=generator))
+        lengths.append(max(seq // 8 + 1, round(fraction * seq)))
+    order = torch.randperm(rows, generator=generator).tolist()  # arrival order is not sorted
+    return [lengths[i] for i in order]
+
+
+def time_mode(updater: PolicyUpdater, batch: RolloutBatch, advantages: torch.Tensor, rows: int, repeats: int, device) -> dict:
+    """Best-of-repeats seconds of the old-log-prob pass and the update (first repeat = warm-up)."""
+    timings = {"logprob_s": [], "update_s": []}
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        old_logprobs, _ = updater.logprobs(batch)
+        synchronize(device)
+        timings["logprob_s"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        metrics = updater.update(batch, advantages, old_logprobs, rows)
+        synchronize(device)
+        timings["update_s"].append(time.perf_counter() - start)
+        print({k: round(v[-1], 3) for k, v in timings.items()}, "grad_norm", round(metrics["actor/grad_norm"], 3))
+    best = {k: min(v[1:] if len(v) > 1 else v) for k, v in timings.items()}
+    return {"best": best, "seconds": {k: [round(x, 4) for x in v] for k, v in timings.items()},
+            **updater.take_padding_statistics()}
 
 
 def main() -> None:
@@ -45,6 +87,8 @@ def main() -> None:
     parser.add_argument("--micro", type=int, default=4, help="rollouts per micro-batch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gradient-checkpointing", action="store_true")
+    parser.add_argument("--lengths", default="full", choices=["full", "long-tailed"])
+    parser.add_argument("--modes", default="fixed,token_budget", help="batching modes timed side by side (long-tailed lengths)")
     args = parser.parse_args()
 
     cpu_thread_setup()
@@ -58,30 +102,32 @@ def main() -> None:
     ))
     device = accelerator.device
     prompt = args.seq // 8
-    input_ids = torch.randint(0, config.vocab_size, (args.rows, args.seq))
-    attention_mask = torch.ones_like(input_ids)
-    response_mask = torch.zeros_like(input_ids)
-    response_mask[:, prompt:] = 1
+    lengths = [args.seq] * args.rows if args.lengths == "full" else long_tailed_lengths(args.rows, args.seq)
+    positions = torch.arange(args.seq)[None]
+    attention_mask = (positions < torch.tensor(lengths)[:, None]).long()
+    input_ids = torch.randint(0, config.vocab_size, (args.rows, args.seq)) * attention_mask
+    response_mask = attention_mask * (positions >= prompt).long()
     batch = RolloutBatch(input_ids, attention_mask, response_mask)
     advantages = torch.randn(args.rows, 1) * response_mask
-    tokens = args.rows * args.seq
+    tokens = sum(lengths)
 
-    timings = {"logprob_s": [], "update_s": []}
+    modes = ["fixed"] if args.lengths == "full" else [m for m in args.modes.split(",") if m]
+    results = {}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for _ in range(args.repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        old_logprobs, _ = updater.logprobs(batch)
-        synchronize(device)
-        timings["logprob_s"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        metrics = updater.update(batch, advantages, old_logprobs, args.rows)
-        synchronize(device)
-        timings["update_s"].append(time.perf_counter() - start)
-        print({k: round(v[-1], 3) for k, v in timings.items()}, "grad_norm", round(metrics["actor/grad_norm"], 3))
-    # The first repeat includes warm-up (allocator, kernels): report the best of the rest.
-    best = {k: min(v[1:] if len(v) > 1 else v) for k, v in timings.items()}
+    for mode in modes:
+        # Same model, optimizer and rows; only the micro-batching differs.
+        updater.config.max_tokens_per_micro_batch = args.micro * args.seq if mode == "token_budget" else None
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        timed = time_mode(updater, batch, advantages, args.rows, args.repeats, device)
+        results[mode] = {
+            "logprob_tokens_per_s": round(tokens / timed["best"]["logprob_s"]),
+            "update_tokens_per_s": round(tokens / timed["best"]["update_s"]),
+            "padded_frac": round(timed["batching/padded_frac"], 4),
+            "seconds": timed["seconds"],
+            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+        }
     record = {
         "benchmark": "update",
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
@@ -89,16 +135,22 @@ def main() -> None:
         "shape": args.shape,
         "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "config": vars(args),
+        "lengths": lengths,
         "tokens_per_step": tokens,
-        "logprob_tokens_per_s": round(tokens / best["logprob_s"]),
-        "update_tokens_per_s": round(tokens / best["update_s"]),
-        "seconds": {k: [round(x, 4) for x in v] for k, v in timings.items()},
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+        **results["fixed" if "fixed" in results else modes[0]],
+        "modes": results,
     }
-    out = Path(__file__).parent / "results" / f"update_{args.shape}_{device.type}.json"
+    if {"fixed", "token_budget"} <= results.keys():
+        fixed, budget = results["fixed"], results["token_budget"]
+        record["token_budget_speedup"] = {
+            "update": round(budget["update_tokens_per_s"] / fixed["update_tokens_per_s"], 3),
+            "logprob": round(budget["logprob_tokens_per_s"] / fixed["logprob_tokens_per_s"], 3),
+        }
+    suffix = "" if args.lengths == "full" else f"_{args.lengths}"
+    out = Path(__file__).parent / "results" / f"update_{args.shape}_{device.type}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
-    print(json.dumps({k: record[k] for k in ("logprob_tokens_per_s", "update_tokens_per_s", "peak_memory_gib")}))
+    print(json.dumps({k: record.get(k) for k in ("update_tokens_per_s", "peak_memory_gib", "token_budget_speedup")}))
     print(f"wrote {out}")
 
 

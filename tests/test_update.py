@@ -20,7 +20,7 @@ def run_worker(out: Path, launch_config: str | None = None, *extra: str) -> dict
     if launch_config is None:
         command = [sys.executable, str(WORKER), str(out), *extra]
     else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config), str(WORKER), str(out)]
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config), str(WORKER), str(out), *extra]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(out.read_text())
@@ -62,3 +62,67 @@ def test_a_non_finite_gradient_skips_the_step_and_is_counted(single_process, tmp
     assert poisoned["metrics"]["actor/skipped_steps"] == 1 and poisoned["metrics"]["actor/optimizer_steps"] == 1
     # The skipped step left no trace: all weights are finite.
     assert all(x == x for values in poisoned["weights"].values() for x in values)
+
+
+# A budget of 24 padded tokens: the 7-14-token rows fall into micro-batches of one to three rows.
+TOKEN_BUDGET = "tokens=24"
+
+
+@pytest.fixture(scope="module")
+def single_process_token_budget(tmp_path_factory) -> dict:
+    return run_worker(tmp_path_factory.mktemp("single_tokens") / "out.json", None, TOKEN_BUDGET)
+
+
+def test_token_budget_equals_fixed_count(single_process, single_process_token_budget):
+    """Micro-batches by token count change the padding, not the mini-batch loss or its gradient."""
+    budget, fixed = single_process_token_budget["metrics"], single_process["metrics"]
+    assert budget["actor/pg_loss"] == pytest.approx(fixed["actor/pg_loss"], rel=1e-5)
+    assert budget["actor/grad_norm"] == pytest.approx(fixed["actor/grad_norm"], rel=1e-5)
+    assert budget["actor/optimizer_steps"] == 2
+    assert max_weight_difference(single_process_token_budget["weights"], single_process["weights"]) < 1e-5
+    # Length-sorted groups waste less than fixed pairs of rows in arrival order.
+    assert budget["batching/padded_frac"] < fixed["batching/padded_frac"]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("launch_config", ["cpu_ddp2.yaml", "cpu_zero2.yaml", "cpu_zero3.yaml"])
+def test_token_budget_two_processes_equal_one_process(single_process, launch_config, tmp_path):
+    distributed = run_worker(tmp_path / "out.json", launch_config, TOKEN_BUDGET)
+    first, second = distributed["rank_checksums"]
+    assert distributed["world"] == 2 and first == second
+    assert distributed["metrics"]["actor/pg_loss"] == pytest.approx(single_process["metrics"]["actor/pg_loss"], rel=1e-5)
+    assert distributed["metrics"]["actor/grad_norm"] == pytest.approx(single_process["metrics"]["actor/grad_norm"], rel=1e-5)
+    assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
+
+
+@pytest.mark.parametrize("lengths, budget, count", [
+    ([5, 9, 3, 9, 1, 7, 2, 8], 18, None), ([5, 9, 3, 9, 1, 7, 2, 8], 18, 6), ([5, 9, 3, 9, 1, 7, 2, 8], 100, 3),
+    ([30, 2, 2, 2], 16, None), ([4] * 6, 8, None), ([4] * 6, 8, 6),
+])
+def test_token_budget_micro_batches_cover_every_row_once_within_budget(lengths, budget, count):
+    from asymrl.update import micro_batches_needed, padded_tokens, token_budget_micro_batches
+
+    groups = token_budget_micro_batches(lengths, budget, count)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert len(groups) == (count or micro_batches_needed(lengths, budget))
+    for group in groups:
+        assert group and (padded_tokens([lengths[i] for i in group]) <= budget or len(group) == 1)
+
+
+def test_token_budget_micro_batches_by_hand():
+    from asymrl.update import micro_batches_needed, token_budget_micro_batches
+
+    lengths = [5, 9, 3, 9, 1, 7, 2, 8]
+    # Longest first under 18 padded tokens: 9 9 (18) | 8 7 (16) | 5 3 2 (15) | 1; adding the 1 to
+    # the third would make 4 x 5 = 20.
+    assert token_budget_micro_batches(lengths, 18) == [[1, 3], [7, 5], [0, 2, 6], [4]]
+    assert micro_batches_needed(lengths, 18) == 4
+    # A row longer than the budget stands alone; the rest share.
+    assert token_budget_micro_batches([30, 2, 2, 2], 16) == [[0], [1, 2, 3]]
+    # Asked for fewer groups than a budget of 100 allows (1): the smallest budget giving 3 is 20,
+    # so 9 9 (18) | 8 7 (16) | 5 3 2 1 (20).
+    assert token_budget_micro_batches(lengths, 100, 3) == [[1, 3], [7, 5], [0, 2, 6, 4]]
+    # Asked for more groups than the budget needs: a group of several rows is halved.
+    assert token_budget_micro_batches([4] * 6, 8, 4) == [[0], [1], [2, 3], [4, 5]]
+    with pytest.raises(ValueError):
+        token_budget_micro_batches(lengths, 18, 9)

@@ -1,9 +1,10 @@
 """Runs one PPO update of a tiny seeded Llama on fixed rollouts; launched by tests/test_update.py
 in one process or under ``accelerate launch`` (DDP / DeepSpeed ZeRO) with several processes.
 
-    python tests/update_worker.py OUT.json [nan]
+    python tests/update_worker.py OUT.json [nan | tokens=N]
 
-With ``nan`` the first mini-batch's advantages are NaN: its optimizer step must be skipped.
+With ``nan`` the first mini-batch's advantages are NaN: its optimizer step must be skipped. With
+``tokens=N`` micro-batches are formed by a budget of N padded tokens instead of MICRO rows each.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
     return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
-def main(out_path: str, poison: bool = False) -> None:
+def main(out_path: str, poison: bool = False, max_tokens: int | None = None) -> None:
     cpu_thread_setup()
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
@@ -44,10 +45,11 @@ def main(out_path: str, poison: bool = False) -> None:
     batch, advantages = fixed_rollouts()
     probe_world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
     rows_per_rank = MINI_BATCH_ROWS // probe_world
-    accelerator = build_accelerator(rows_per_rank // MICRO, MICRO, grad_clip=1.0)
+    micro = MICRO if max_tokens is None else 1
+    accelerator = build_accelerator(rows_per_rank // micro, micro, grad_clip=1.0)
     rank, world = accelerator.process_index, accelerator.num_processes
     updater = PolicyUpdater(accelerator, model, UpdateConfig(
-        lr=1e-3, micro_batch_size=MICRO, temperature=0.8,
+        lr=1e-3, micro_batch_size=MICRO, max_tokens_per_micro_batch=max_tokens, temperature=0.8,
         loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28, aggregation="token-mean"),
     ))
     # Each rank takes its share of every mini-batch: rows interleaved so that rank r of a 2-rank run
@@ -61,6 +63,7 @@ def main(out_path: str, poison: bool = False) -> None:
     if poison:
         token_advantages[: rows_per_rank] = float("nan")
     metrics = updater.update(local, token_advantages, old_logprobs * local.response_mask, rows_per_rank)
+    metrics.update(updater.take_padding_statistics())
     state = accelerator.get_state_dict(updater.policy)
     if accelerator.is_main_process:
         weights = {k: v.float().flatten().tolist() for k, v in state.items()}
@@ -77,4 +80,6 @@ def main(out_path: str, poison: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], poison=sys.argv[2:] == ["nan"])
+    options = sys.argv[2:]
+    tokens = [int(o.split("=", 1)[1]) for o in options if o.startswith("tokens=")]
+    main(sys.argv[1], poison="nan" in options, max_tokens=tokens[0] if tokens else None)

@@ -111,7 +111,8 @@ class TrainConfig:
     grad_clip: float = knob(1.0, "max gradient norm")
     prompts_per_step: int = knob(128, "prompts per RL step (x G rollouts)")
     mini_batch_prompts: int = knob(64, "prompts per optimizer step; divides prompts_per_step")
-    micro_batch_size: int = knob(4, "rollouts per forward/backward pass")
+    micro_batch_size: int = knob(4, "rollouts per forward/backward pass (fixed-count mode)")
+    max_tokens_per_micro_batch: Optional[int] = knob(None, "token-budget mode: micro-batches of length-sorted rollouts whose padded size (rows x longest) stays within this many tokens, as many on every rank (None: micro_batch_size rows each)")
     ppo_epochs: int = knob(1, "passes over each step's rollouts")
     total_steps: Optional[int] = knob(None, "RL steps (default: epochs over the training set)")
     epochs: int = knob(1, "epochs when total_steps is not set")
@@ -306,6 +307,7 @@ def validate(config: Config) -> list[str]:
         (t.prompts_per_step > 0 and t.mini_batch_prompts > 0 and t.prompts_per_step % t.mini_batch_prompts == 0,
          f"train.mini_batch_prompts: must divide train.prompts_per_step ({t.prompts_per_step}), got {t.mini_batch_prompts}"),
         (t.micro_batch_size > 0, f"train.micro_batch_size: must be > 0, got {t.micro_batch_size}"),
+        (t.max_tokens_per_micro_batch is None or t.max_tokens_per_micro_batch > 0, f"train.max_tokens_per_micro_batch: must be > 0 (or null), got {t.max_tokens_per_micro_batch}"),
         (t.ppo_epochs >= 1, f"train.ppo_epochs: must be >= 1, got {t.ppo_epochs}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
@@ -320,7 +322,7 @@ def check_world_size(config: Config, world_size: int) -> None:
     problems = []
     if t.prompts_per_step % world_size:
         problems.append(f"train.prompts_per_step ({t.prompts_per_step}) must be divisible by the number of processes ({world_size})")
-    elif (rows // world_size) % t.micro_batch_size or rows % world_size:
+    elif t.max_tokens_per_micro_batch is None and ((rows // world_size) % t.micro_batch_size or rows % world_size):
         problems.append(f"train.micro_batch_size ({t.micro_batch_size}) must divide the per-process mini-batch "
                         f"(mini_batch_prompts x G / processes = {rows} / {world_size})")
     if problems:

@@ -66,9 +66,10 @@ class Trainer:
         probe_world = launched_world_size()
         check_world_size(config, probe_world)
         self.mini_batch_rows = train.mini_batch_prompts * self.group_size // probe_world
-        self.accelerator = build_accelerator(
-            self.mini_batch_rows // train.micro_batch_size, train.micro_batch_size, train.grad_clip
-        )
+        # DeepSpeed wants a fixed micro-batch shape at start; under a token budget the update sets the
+        # real number of micro-batches per mini-batch (update.PolicyUpdater._micro_batch_rows).
+        micro_rows = train.micro_batch_size if train.max_tokens_per_micro_batch is None else 1
+        self.accelerator = build_accelerator(self.mini_batch_rows // micro_rows, micro_rows, train.grad_clip)
         acc = self.accelerator
         torch.manual_seed(train.seed)
 
@@ -110,6 +111,7 @@ class Trainer:
                 total_optimizer_steps=self.total_steps * train.ppo_epochs * (train.prompts_per_step // train.mini_batch_prompts),
                 grad_clip=train.grad_clip,
                 micro_batch_size=train.micro_batch_size,
+                max_tokens_per_micro_batch=train.max_tokens_per_micro_batch,
                 ppo_epochs=train.ppo_epochs,
                 temperature=rollout.temperature,
                 gradient_checkpointing=config.model.gradient_checkpointing,
@@ -272,6 +274,7 @@ class Trainer:
         out["groups/zero_advantage_frac"] = float((g_adv == 0).all(dim=1).float().mean())
         out["reward/verifier_timeouts"] = float(self._gather(torch.tensor([float(timeouts)])).sum())
         out.update({k: float(self._gather(torch.tensor([float(v)])).mean()) for k, v in actor.items()})
+        out.update({k: float(self._gather(torch.tensor([v])).mean()) for k, v in self.updater.take_padding_statistics().items()})
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
         generated = float(g_tokens.sum())
         out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)

@@ -5,9 +5,11 @@ nothing here implements communication itself. What this module adds is the bookk
 the *token-level* loss exact under any split:
 
 * a mini-batch of rollouts (across all ranks) is one optimizer step; each rank cuts its share into
-  ``gradient_accumulation_steps`` micro-batches of ``micro_batch_size`` sequences;
+  micro-batches: ``micro_batch_size`` sequences each (fixed-count mode), or, with
+  ``max_tokens_per_micro_batch``, length-sorted groups whose padded size stays within that many
+  tokens, as many on every rank (``token_budget_micro_batches``);
 * every micro-batch's loss is normalised by the mini-batch-wide token / sequence counts (summed over
-  ranks), then multiplied by ``gradient_accumulation_steps x world_size`` because accelerate and
+  ranks), then multiplied by the accumulation divisor x ``world_size`` because accelerate and
   DeepSpeed divide the loss by the former and average gradients over the latter. The gradient that
   reaches the optimizer is then exactly the gradient of the whole mini-batch's loss (PAPER.md sec. 1).
 """
@@ -106,6 +108,61 @@ class RolloutBatch:
         return RolloutBatch(self.input_ids[index, :length], attention[:, :length], self.response_mask[index, :length])
 
 
+def padded_tokens(lengths: list[int]) -> int:
+    """Tokens a right-padded micro-batch of rows with these lengths processes: rows x longest."""
+    return len(lengths) * max(lengths, default=0)
+
+
+def _next_fit(sorted_lengths: list[int], max_tokens: int) -> list[int]:
+    """Cut points of lengths sorted longest first into consecutive groups of padded size <= max_tokens
+    (a row longer than the budget gets a group of its own)."""
+    cuts, start = [], 0
+    for index in range(1, len(sorted_lengths) + 1):
+        if index == len(sorted_lengths) or (index - start + 1) * sorted_lengths[start] > max_tokens:
+            cuts.append(index)
+            start = index
+    return cuts
+
+
+def micro_batches_needed(lengths: list[int], max_tokens: int) -> int:
+    """How many micro-batches of padded size <= ``max_tokens`` these rows need (longest first)."""
+    return len(_next_fit(sorted(lengths, reverse=True), max_tokens)) if lengths else 0
+
+
+def token_budget_micro_batches(lengths: list[int], max_tokens: int, count: int | None = None) -> list[list[int]]:
+    """Row indices grouped into micro-batches by token count: exactly ``count`` of them (default: as
+    few as the budget allows), each of padded size <= ``max_tokens`` where ``count`` permits.
+
+    Rows are sorted longest first, so each micro-batch holds rows of similar length (little padding);
+    the budget is then lowered as far as ``count`` groups allow (binary search: the number of groups
+    only grows as the budget shrinks), which balances the groups' padded sizes, and a group of
+    several rows is halved while fewer than ``count`` groups exist. Every rank asks for the same
+    ``count`` (the largest any rank needs), so no rank waits on another's extra micro-batch.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    ordered = [lengths[i] for i in order]
+    count = micro_batches_needed(ordered, max_tokens) if count is None else count
+    if not 0 < count <= len(lengths):
+        raise ValueError(f"cannot split {len(lengths)} rows into {count} micro-batches")
+    low, high = max(ordered), max(max_tokens, max(ordered))
+    while low < high:  # the smallest budget that needs at most `count` groups
+        middle = (low + high) // 2
+        if len(_next_fit(ordered, middle)) <= count:
+            high = middle
+        else:
+            low = middle + 1
+    groups, start = [], 0
+    for cut in _next_fit(ordered, low):
+        groups.append(order[start:cut])
+        start = cut
+    while len(groups) < count:
+        largest = max((g for g in groups if len(g) > 1), key=lambda g: padded_tokens([lengths[i] for i in g]))
+        position = groups.index(largest)
+        half = len(largest) // 2
+        groups[position : position + 1] = [largest[:half], largest[half:]]
+    return groups
+
+
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
     """Multiplier of the base lr at optimizer step ``s``: linear warm-up, then constant / cosine / linear."""
 
@@ -136,6 +193,7 @@ class UpdateConfig:
     total_optimizer_steps: int = 1
     grad_clip: float = 1.0
     micro_batch_size: int = 4
+    max_tokens_per_micro_batch: int | None = None  # set: micro-batches formed by token count instead
     ppo_epochs: int = 1
     temperature: float = 1.0
     logprob_chunk_size: int = 1024
@@ -164,6 +222,7 @@ class PolicyUpdater:
         )
         self.optimizer_steps = 0
         self.skipped_steps = 0
+        self.padded_tokens = self.real_tokens = 0  # since the last take_padding_statistics()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -186,11 +245,38 @@ class PolicyUpdater:
         tensor = torch.tensor([float(value)], device=self.accelerator.device)
         return float(self.accelerator.reduce(tensor, reduction="sum")) if self.accelerator.num_processes > 1 else value
 
+    def _micro_batch_rows(self, batch: RolloutBatch, rows: torch.Tensor) -> list[torch.Tensor]:
+        """The rows of each micro-batch: consecutive groups of ``micro_batch_size``, or groups by
+        token budget, as many on every rank (a collective in that mode: every rank must call it)."""
+        config = self.config
+        if config.max_tokens_per_micro_batch is None:
+            return [rows[start : start + config.micro_batch_size] for start in range(0, len(rows), config.micro_batch_size)]
+        lengths = batch.attention_mask[rows].sum(dim=1).tolist()
+        count = micro_batches_needed(lengths, config.max_tokens_per_micro_batch)
+        if self.accelerator.num_processes > 1:
+            needed = torch.tensor([count], device=self.accelerator.device)
+            count = int(self.accelerator.reduce(needed, reduction="max"))
+        return [rows[group] for group in token_budget_micro_batches(lengths, config.max_tokens_per_micro_batch, count)]
+
     def _micro_batches(self, batch: RolloutBatch, rows: torch.Tensor) -> Iterator[tuple[torch.Tensor, RolloutBatch]]:
-        size = self.config.micro_batch_size
-        for start in range(0, len(rows), size):
-            index = rows[start : start + size]
-            yield index, batch.rows(index)
+        for index in self._micro_batch_rows(batch, rows):
+            micro = batch.rows(index)
+            self.padded_tokens += micro.attention_mask.numel()
+            self.real_tokens += int(micro.attention_mask.sum())
+            yield index, micro
+
+    def _accumulation_divisor(self) -> int:
+        """What each micro-batch loss is divided by on its way to the gradient: DeepSpeed divides by
+        its configured accumulation steps, accelerate by the current ``gradient_accumulation_steps``."""
+        if self.uses_deepspeed:
+            return int(self.accelerator.state.deepspeed_plugin.deepspeed_config["gradient_accumulation_steps"])
+        return self.accelerator.gradient_accumulation_steps
+
+    def take_padding_statistics(self) -> dict[str, float]:
+        """Padded fraction of the tokens the passes since the last call processed (then reset)."""
+        fraction = 1.0 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0.0
+        self.padded_tokens = self.real_tokens = 0
+        return {"batching/padded_frac": fraction}
 
     def _to_device(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         device = self.accelerator.device
@@ -228,11 +314,10 @@ class PolicyUpdater:
         share), one optimizer step per mini-batch. ``advantages`` is ``(rows, seq)`` per token.
         Returns metrics averaged over micro-batches (grad norm over optimizer steps)."""
         config = self.config
-        if mini_batch_rows % config.micro_batch_size:
+        if config.max_tokens_per_micro_batch is None and mini_batch_rows % config.micro_batch_size:
             raise ValueError(f"mini-batch of {mini_batch_rows} rows is not a multiple of micro_batch_size {config.micro_batch_size}")
         self.policy.train()
         world = self.accelerator.num_processes
-        accumulation = mini_batch_rows // config.micro_batch_size
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         loss_sum, mini_batches = 0.0, 0
@@ -249,7 +334,12 @@ class PolicyUpdater:
                 num_tokens = self._global_sum(mask.sum())
                 num_sequences = self._global_sum(len(rows))
                 mini_batches += 1
-                for index, micro in self._micro_batches(batch, rows):
+                micro_batches = list(self._micro_batches(batch, rows))
+                # The number of micro-batches can change per mini-batch (token budget): accelerate
+                # syncs gradients on its last one, counting from zero.
+                self.accelerator.gradient_accumulation_steps = len(micro_batches)
+                self.accelerator.step = 0
+                for index, micro in micro_batches:
                     with self.accelerator.accumulate(self.policy):
                         input_ids, attention_mask, response_mask = self._to_device(micro)
                         length = input_ids.shape[1]
@@ -267,7 +357,7 @@ class PolicyUpdater:
                         )
                         # accelerate / DeepSpeed divide by the accumulation steps and average over
                         # ranks; undo both so the mini-batch gradient is the plain sum (module doc).
-                        self.accelerator.backward(loss * accumulation * world)
+                        self.accelerator.backward(loss * self._accumulation_divisor() * world)
                         # pg_loss of a micro-batch is its share of the mini-batch loss: sum it.
                         loss_sum += metrics.pop("pg_loss")
                         for key, value in metrics.items():
