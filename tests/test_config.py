@@ -84,3 +84,9 @@ def test_help_lists_every_key():
 def test_a_moved_key_names_its_new_place():
     with pytest.raises(ConfigError, match=r"data.validation_size moved to eval.max_problems"):
         build_config({"data.validation_size": 10})
+
+
+def test_policy_loss_must_be_registered():
+    assert build_config({}).algorithm.policy_loss == "ppo"
+    with pytest.raises(ConfigError, match=r"algorithm.policy_loss: 'ppoo' is not registered; choose one of .*ppo"):
+        build_config({"algorithm.policy_loss": "ppoo"})

@@ -126,3 +126,16 @@ def test_token_budget_micro_batches_by_hand():
     assert token_budget_micro_batches([4] * 6, 8, 4) == [[0], [1], [2, 3], [4, 5]]
     with pytest.raises(ValueError):
         token_budget_micro_batches(lengths, 18, 9)
+
+
+@pytest.mark.distributed
+def test_kl_reference_under_zero3_equals_one_process(tmp_path):
+    """The frozen KL reference stays whole on every rank under ZeRO-3 (transformers would partition
+    it, and nothing outside DeepSpeed's engine gathers it): the loss equals one process's."""
+    single = run_worker(tmp_path / "single.json", None, "kl")
+    assert single["metrics"]["actor/kl_ref"] > 0
+    distributed = run_worker(tmp_path / "zero3.json", "cpu_zero3.yaml", "kl")
+    assert distributed["world"] == 2
+    for key in ("actor/pg_loss", "actor/grad_norm"):  # the gradient carries the penalty
+        assert distributed["metrics"][key] == pytest.approx(single["metrics"][key], rel=1e-5), key
+    assert max_weight_difference(distributed["weights"], single["weights"]) < 1e-5

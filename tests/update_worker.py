@@ -1,23 +1,26 @@
 """Runs one PPO update of a tiny seeded Llama on fixed rollouts; launched by tests/test_update.py
 in one process or under ``accelerate launch`` (DDP / DeepSpeed ZeRO) with several processes.
 
-    python tests/update_worker.py OUT.json [nan | tokens=N]
+    python tests/update_worker.py OUT.json [nan] [tokens=N] [kl]
 
 With ``nan`` the first mini-batch's advantages are NaN: its optimizer step must be skipped. With
 ``tokens=N`` micro-batches are formed by a budget of N padded tokens instead of MICRO rows each.
+With ``kl`` the loss has a KL penalty to a frozen reference loaded from the initial weights the way
+the trainer loads it (``update.load_frozen_policy``), which must stay whole under ZeRO-3.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from asymrl.loss import PolicyLossConfig
 from asymrl.rollout import iter_full_parameters
-from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, release_process_group
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, load_frozen_policy, release_process_group
 
 ROWS, LENGTH, VOCAB = 8, 14, 50
 MINI_BATCH_ROWS, MICRO = 4, 2  # two optimizer steps over the 8 rollouts, in micro-batches of 2
@@ -35,13 +38,16 @@ def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
     return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
-def main(out_path: str, poison: bool = False, max_tokens: int | None = None) -> None:
+def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl: bool = False) -> None:
     cpu_thread_setup()
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
     ))
+    reference_dir = tempfile.mkdtemp()
+    if kl:
+        model.save_pretrained(reference_dir)
     batch, advantages = fixed_rollouts()
     probe_world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
     rows_per_rank = MINI_BATCH_ROWS // probe_world
@@ -50,7 +56,7 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None) -> 
     rank, world = accelerator.process_index, accelerator.num_processes
     updater = PolicyUpdater(accelerator, model, UpdateConfig(
         lr=1e-3, micro_batch_size=MICRO, max_tokens_per_micro_batch=max_tokens, temperature=0.8,
-        loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28, aggregation="token-mean"),
+        loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28, aggregation="token-mean", kl_coef=0.5 if kl else 0.0),
     ))
     # Each rank takes its share of every mini-batch: rows interleaved so that rank r of a 2-rank run
     # holds rows {r, r+2, ...} of each mini-batch of 4 -- the same mini-batches as one process.
@@ -62,7 +68,12 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None) -> 
     token_advantages = advantages[order] * local.response_mask
     if poison:
         token_advantages[: rows_per_rank] = float("nan")
-    metrics = updater.update(local, token_advantages, old_logprobs * local.response_mask, rows_per_rank)
+    ref_logprobs = None
+    if kl:
+        reference = load_frozen_policy(reference_dir, "float32", accelerator.device)
+        # Perturbed like the old log-probs, so that the penalty is not zero at the first step.
+        ref_logprobs = (updater.logprobs(local, reference)[0] - 0.2 * torch.cos(torch.arange(local.input_ids.shape[1])[None] + order[:, None])) * local.response_mask
+    metrics = updater.update(local, token_advantages, old_logprobs * local.response_mask, rows_per_rank, ref_logprobs)
     metrics.update(updater.take_padding_statistics())
     state = accelerator.get_state_dict(updater.policy)
     if accelerator.is_main_process:
@@ -82,4 +93,4 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None) -> 
 if __name__ == "__main__":
     options = sys.argv[2:]
     tokens = [int(o.split("=", 1)[1]) for o in options if o.startswith("tokens=")]
-    main(sys.argv[1], poison="nan" in options, max_tokens=tokens[0] if tokens else None)
+    main(sys.argv[1], poison="nan" in options, max_tokens=tokens[0] if tokens else None, kl="kl" in options)

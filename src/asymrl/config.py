@@ -80,6 +80,7 @@ class AlgorithmConfig:
     grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6)")
     passk_k: Optional[int] = knob(None, "Pass@K training: k (**not found**; <= G; default 4)")
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
+    policy_loss: str = knob("ppo", "per-token policy-loss variant (asymrl.loss.available_policy_losses(); ppo = the clipped surrogate)")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
     eps_high: float = knob(0.2, "upper clip (1 + eps_high); clip-higher: 0.28 (**derived**)")
     dual_clip: Optional[float] = knob(None, "dual-clip constant c > 1 (None: off)")
@@ -288,10 +289,12 @@ def build_config(values: dict[str, Any]) -> Config:
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages
+    from asymrl.loss import available_policy_losses
 
     a, t, r = config.algorithm, config.train, config.rollout
     checks = [
         (a.estimator in advantages.available(), f"algorithm.estimator: {a.estimator!r} is not registered; choose one of {', '.join(advantages.available())}"),
+        (a.policy_loss in available_policy_losses(), f"algorithm.policy_loss: {a.policy_loss!r} is not registered; choose one of {', '.join(available_policy_losses())}"),
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
         (a.eps_high >= 0, f"algorithm.eps_high: must be >= 0, got {a.eps_high}"),
         (a.dual_clip is None or a.dual_clip > 1, f"algorithm.dual_clip: must be > 1 (or null), got {a.dual_clip}"),

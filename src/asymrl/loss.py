@@ -4,6 +4,12 @@ PAPER.md section 1: with ``rho_t = exp(logp_new - logp_old)`` the per-token loss
 ``l_t = -min(rho_t A_t, clip(rho_t, 1 - eps_low, 1 + eps_high) A_t)``; section 4 adds the entropy
 bonus (``loss -= coef * H``) and Dr.GRPO's constant normaliser.
 
+The per-token surrogate is pluggable: a registry of *policy-loss variants* (``ppo`` = the clipped
+surrogate above), chosen by ``algorithm.policy_loss`` with ``algorithm.policy_loss_kwargs``. A variant
+is ``fn(logprobs, old_logprobs, advantages, mask, *, eps_low, eps_high, dual_clip, **params) ->
+(per-token loss, {name: per-token bool mask of where a bound is active})``; entropy bonus, KL penalty
+and aggregation are applied to whatever it returns.
+
 Aggregation across micro-batches and ranks: the trainer splits a mini-batch into micro-batches (and
 ranks) and sums their gradients. To make that sum equal the gradient of the whole mini-batch, each
 micro-batch divides by the *mini-batch-wide* count (``num_tokens`` / ``num_sequences``), which the
@@ -12,8 +18,9 @@ trainer computes once before the micro-batch loop. Left unset, the counts of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import torch
 
@@ -65,7 +72,7 @@ def clipped_surrogate(
 
     ``dual_clip = c > 1`` (Ye et al. 2020) also bounds the loss of negative-advantage tokens by
     ``-c A``, so a token whose ratio exploded cannot dominate. Returns the per-token loss and
-    per-token boolean masks of where each bound is active (for the clip-fraction metrics).
+    per-token boolean masks of where each bound is active, named by the metric of their fraction.
     """
     log_ratio = logprobs - old_logprobs
     ratio = torch.exp(log_ratio)
@@ -74,16 +81,57 @@ def clipped_surrogate(
     loss = torch.maximum(unclipped, clipped)
     active = {
         # The clip bound binds where the clipped term is the larger (the loss's gradient is cut).
-        "clip_low": (clipped > unclipped) & (advantages < 0),
-        "clip_high": (clipped > unclipped) & (advantages > 0),
+        "clip_frac_low": (clipped > unclipped) & (advantages < 0),
+        "clip_frac_high": (clipped > unclipped) & (advantages > 0),
     }
     if dual_clip is not None:
         if dual_clip <= 1.0:
             raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
         bound = -advantages * dual_clip
-        active["dual_clip"] = (loss > bound) & (advantages < 0)
+        active["dual_clip_frac"] = (loss > bound) & (advantages < 0)
         loss = torch.where(advantages < 0, torch.minimum(loss, bound), loss)
     return loss, active
+
+
+PolicyLossVariant = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
+_POLICY_LOSSES: dict[str, PolicyLossVariant] = {}
+# Arguments every variant receives; anything else in its signature is a parameter set by config.
+VARIANT_ARGUMENTS = ("logprobs", "old_logprobs", "advantages", "mask", "eps_low", "eps_high", "dual_clip")
+
+
+def register_policy_loss(name: str) -> Callable[[PolicyLossVariant], PolicyLossVariant]:
+    """Decorator adding a policy-loss variant (see the module docstring for its signature)."""
+
+    def decorator(fn: PolicyLossVariant) -> PolicyLossVariant:
+        if name in _POLICY_LOSSES:
+            raise ValueError(f"policy loss {name!r} is already registered")
+        _POLICY_LOSSES[name] = fn
+        return fn
+
+    return decorator
+
+
+def available_policy_losses() -> list[str]:
+    return sorted(_POLICY_LOSSES)
+
+
+def get_policy_loss(name: str) -> PolicyLossVariant:
+    try:
+        return _POLICY_LOSSES[name]
+    except KeyError:
+        raise KeyError(f"unknown policy loss {name!r}; available: {', '.join(available_policy_losses())}") from None
+
+
+def policy_loss_parameters(name: str) -> dict[str, object]:
+    """The configurable parameters of variant ``name`` with their defaults."""
+    return {p.name: p.default for p in inspect.signature(get_policy_loss(name)).parameters.values()
+            if p.name not in VARIANT_ARGUMENTS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+@register_policy_loss("ppo")
+def ppo_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=0.2, dual_clip=None):
+    """The clipped surrogate of PAPER.md sec. 1 (with clip-higher and optional dual-clip)."""
+    return clipped_surrogate(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
 
 
 def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
@@ -113,6 +161,8 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "
 class PolicyLossConfig:
     """The knobs of :func:`policy_loss` (every Table 1 variant is a setting of these)."""
 
+    variant: str = "ppo"  # a registered policy-loss variant
+    variant_params: dict = field(default_factory=dict)  # its parameters beyond the clip bounds
     eps_low: float = 0.2
     eps_high: float = 0.2
     dual_clip: float | None = None
@@ -140,13 +190,15 @@ def policy_loss(
     All tensors are ``(batch, tokens)``; ``advantages`` may also be ``(batch, 1)`` (one value per
     rollout, PAPER.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``,
     ``ref_logprobs`` (a frozen reference policy's) when ``kl_coef != 0``.
-    Metrics are token means over this batch's valid tokens: ``clip_frac_low``, ``clip_frac_high``,
-    ``approx_kl``, ``entropy`` and ``pg_loss``.
+    Metrics are token means over this batch's valid tokens: the variant's active-bound fractions
+    (``ppo``: ``clip_frac_low``, ``clip_frac_high``, ``dual_clip_frac``), ``approx_kl``, ``entropy``,
+    and ``pg_loss``.
     """
     config = config or PolicyLossConfig()
     advantages = advantages.expand_as(logprobs)
-    per_token, active = clipped_surrogate(
-        logprobs, old_logprobs, advantages, config.eps_low, config.eps_high, config.dual_clip
+    per_token, active = get_policy_loss(config.variant)(
+        logprobs, old_logprobs, advantages, mask, eps_low=config.eps_low, eps_high=config.eps_high,
+        dual_clip=config.dual_clip, **config.variant_params,
     )
 
     def reduce(values: torch.Tensor) -> torch.Tensor:
@@ -181,12 +233,9 @@ def policy_loss(
 
         metrics = {
             "pg_loss": float(pg_loss.detach()),
-            "clip_frac_low": token_mean(active["clip_low"]),
-            "clip_frac_high": token_mean(active["clip_high"]),
+            **{name: token_mean(where) for name, where in active.items()},
             "approx_kl": token_mean(approx_kl(logprobs, old_logprobs)),
         }
-        if "dual_clip" in active:
-            metrics["dual_clip_frac"] = token_mean(active["dual_clip"])
         if entropy is not None:
             metrics["entropy"] = token_mean(entropy)
         if kl is not None:

@@ -28,12 +28,12 @@ from asymrl import metrics as diagnostics
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from asymrl.config import Config, ConfigError, check_world_size
 from asymrl.data import DataError, PromptSampler, load_problems
-from asymrl.prompts import render_prompt
 from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
+from asymrl.prompts import render_prompt
 from asymrl.reward import MathVerifier
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
-from asymrl.update import PolicyUpdater, PolicyWithLogprobs, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, release_process_group
+from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, load_frozen_policy, release_process_group
 
 RewardFn = Callable[[str, dict], float]
 
@@ -116,6 +116,7 @@ class Trainer:
                 temperature=rollout.temperature,
                 gradient_checkpointing=config.model.gradient_checkpointing,
                 loss=PolicyLossConfig(
+                    variant=algorithm.policy_loss,
                     eps_low=algorithm.eps_low,
                     eps_high=algorithm.eps_high,
                     dual_clip=algorithm.dual_clip,
@@ -127,12 +128,10 @@ class Trainer:
                 ),
             ),
         )
-        # A frozen copy of the initial policy, only when a KL penalty asks for it (replicated on
-        # every rank: at 4B scale under ZeRO-3 that is 8 GB of bf16 per GPU).
+        # A frozen copy of the initial policy, only when a KL penalty asks for it.
         self.reference = None
         if algorithm.kl_coef > 0:
-            reference = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, config.model.dtype))
-            self.reference = PolicyWithLogprobs(reference.requires_grad_(False)).to(acc.device)
+            self.reference = load_frozen_policy(self.model_dir, config.model.dtype, acc.device, config.model.trust_remote_code)
         self.sampler = PromptSampler(self.train_problems, batch_size=train.prompts_per_step, seed=train.seed)
         acc.register_for_checkpointing(self.updater.scheduler)
         self.engine = build_engine(

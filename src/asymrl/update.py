@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -62,6 +63,28 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     return accelerator
 
 
+@contextmanager
+def full_weights_loading():
+    """Load a complete model even inside a DeepSpeed ZeRO-3 run.
+
+    Under ZeRO-3, accelerate registers its config with transformers, and every later
+    ``from_pretrained`` partitions the weights across ranks. A copy that DeepSpeed does not manage
+    (the rollout engine's, the frozen KL reference) would then hold empty shards that nothing
+    gathers: it must stay whole on each rank, so the registration is hidden while it loads.
+    """
+    try:
+        from transformers.integrations import deepspeed as hf_deepspeed
+    except ImportError:
+        yield
+        return
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
 class PolicyWithLogprobs(torch.nn.Module):
     """Wraps a causal LM so that its forward returns per-token log-probs and entropies.
 
@@ -88,6 +111,19 @@ class PolicyWithLogprobs(torch.nn.Module):
         chunks = torch.tensor([-(-int(response_mask[:, 1:].sum()) // self.chunk_size)], device=response_mask.device)
         torch.distributed.all_reduce(chunks, op=torch.distributed.ReduceOp.MAX)
         return int(chunks)
+
+
+def load_frozen_policy(model_dir, dtype: str, device, trust_remote_code: bool = False) -> PolicyWithLogprobs:
+    """A frozen policy for log-probs only (the KL reference), whole on every rank under any ZeRO stage.
+
+    Replicated rather than partitioned: outside DeepSpeed's engine nothing would gather its shards
+    (at 4B scale that is 8 GB of bf16 per GPU).
+    """
+    from transformers import AutoModelForCausalLM
+
+    with full_weights_loading():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+    return PolicyWithLogprobs(model.requires_grad_(False).eval()).to(device)
 
 
 @dataclass

@@ -7,34 +7,13 @@ used for generation; ``update_weights`` copies new tensors into it in place.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Iterable
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from asymrl.rollout.base import Completion, Prompt, RolloutEngine, SamplingParams, finish
-
-
-@contextmanager
-def full_weights_loading():
-    """Load a complete model even inside a DeepSpeed ZeRO-3 run.
-
-    Under ZeRO-3, accelerate registers its config with transformers, and every later
-    ``from_pretrained`` partitions the weights across ranks; the engine's private copy must stay
-    whole on each rank, so the registration is hidden while it loads.
-    """
-    try:
-        from transformers.integrations import deepspeed as hf_deepspeed
-    except ImportError:
-        yield
-        return
-    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
-    hf_deepspeed._hf_deepspeed_config_weak_ref = None
-    try:
-        yield
-    finally:
-        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+from asymrl.update import full_weights_loading
 
 
 class TransformersEngine(RolloutEngine):
