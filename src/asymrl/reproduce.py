@@ -166,18 +166,18 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> li
 
 def paper_gpu_hours(runs: list[Run]) -> tuple[float, dict]:
     """Estimated GPU-hours of the trained runs at paper scale (assumptions in PAPER_ESTIMATE)."""
-    from asymrl.data import load_problems
+    from asymrl.data import count_problems
 
     e = PAPER_ESTIMATE
     total, details = 0.0, {}
-    train_sizes: dict[str, int] = {}
+    train_sizes: dict[tuple, int] = {}
     for run in runs:
-        train = run.config.train
+        train, data = run.config.train, run.config.data
         steps = train.total_steps
         if steps is None:
-            source = run.config.data.train
+            source = (data.train, data.train_split, data.local_dir)
             if source not in train_sizes:
-                train_sizes[source] = len(load_problems(source, run.config.data.train_split, local_dir=run.config.data.local_dir)[0])
+                train_sizes[source] = count_problems(data.train, split=data.train_split, local_dir=data.local_dir)
             steps = math.ceil(train_sizes[source] / train.prompts_per_step) * train.epochs
         rollouts = train.prompts_per_step * run.config.rollout.group_size
         tokens = rollouts * (e["mean_response_tokens"] + e["prompt_tokens"])
