@@ -20,13 +20,19 @@ Use::
 
     @advantages.register("my_estimator")
     def my_estimator(rewards: torch.Tensor, scale: float = 1.0) -> torch.Tensor: ...
+
+A config chooses one by ``algorithm.estimator`` and sets its keyword parameters by
+``algorithm.estimator_kwargs`` (``algorithm.estimator_kwargs.scale=0.25``), checked against the
+signature and converted by each parameter's annotation when the config is built: register an
+estimator before building a config (``parse_args`` / ``build_config``) that names it.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+import typing
+from typing import Any, Callable
 
 import torch
 
@@ -69,6 +75,20 @@ def parameters(name: str) -> dict[str, object]:
         p.name: p.default
         for p in list(signature.parameters.values())[1:]
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def parameter_types(name: str) -> dict[str, Any]:
+    """The type of each keyword parameter of estimator ``name``, for converting config values: its
+    annotation, else its default's type, else ``typing.Any`` (no conversion)."""
+    estimator = get(name)
+    try:
+        hints = typing.get_type_hints(estimator)
+    except (NameError, TypeError):  # an annotation naming something not importable at run time
+        hints = {}
+    return {
+        parameter: hints.get(parameter, Any if default is None or default is inspect.Parameter.empty else type(default))
+        for parameter, default in parameters(name).items()
     }
 
 
