@@ -224,7 +224,7 @@ def test_register_custom_estimator():
         with pytest.raises(ValueError, match="already registered"):
             advantages.register(name)(double)
     finally:
-        advantages._REGISTRY.pop(name)
+        advantages.ESTIMATORS.unregister(name)
 
 
 def test_the_papers_estimators_are_all_registered():

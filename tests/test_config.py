@@ -86,7 +86,150 @@ def test_a_moved_key_names_its_new_place():
         build_config({"data.validation_size": 10})
 
 
-def test_policy_loss_must_be_registered():
+def test_policy_loss_and_its_kwargs_are_checked():
+    from asymrl.loss import POLICY_LOSSES
+
     assert build_config({}).algorithm.policy_loss == "ppo"
     with pytest.raises(ConfigError, match=r"algorithm.policy_loss: 'ppoo' is not registered; choose one of .*ppo"):
         build_config({"algorithm.policy_loss": "ppoo"})
+    with pytest.raises(ConfigError, match=r"algorithm.policy_loss_kwargs.scale: policy loss 'ppo' has no parameter 'scale'"):
+        build_config({"algorithm.policy_loss_kwargs.scale": 2})
+
+    @POLICY_LOSSES.register("test_needs_scale")
+    def needs_scale(logprobs, old_logprobs, advantages, mask, *, eps_low, eps_high, dual_clip, scale: float, power: int = 1):
+        return -advantages * logprobs * scale ** power, {}
+
+    try:
+        config = build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs.scale": "0.5"})
+        assert config.algorithm.policy_loss_kwargs == {"scale": 0.5}
+        with pytest.raises(ConfigError, match=r"policy_loss_kwargs.scale: policy loss 'test_needs_scale' needs it"):
+            build_config({"algorithm.policy_loss": "test_needs_scale"})
+        with pytest.raises(ConfigError, match=r"policy_loss_kwargs.power: expected an integer"):
+            build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs": {"scale": 1, "power": 1.5}})
+    finally:
+        POLICY_LOSSES.unregister("test_needs_scale")
+
+
+@pytest.fixture
+def half_reinforce():
+    """README's user estimator, registered from outside the package for one test."""
+    import torch
+
+    from asymrl import advantages
+
+    name = "test_half_reinforce"
+
+    @advantages.register(name)
+    def half_reinforce(rewards: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
+        return (rewards * 2 - 1) * scale
+
+    yield name
+    advantages.ESTIMATORS.unregister(name)
+
+
+def test_estimator_kwargs_reach_a_registered_estimator_from_yaml_and_key_value(half_reinforce, tmp_path):
+    import torch
+
+    from asymrl import advantages
+
+    path = tmp_path / "run.yaml"
+    path.write_text(f"algorithm:\n  estimator: {half_reinforce}\n  estimator_kwargs: {{scale: 0.25}}\n")
+    from_yaml = parse_args(["--config", str(path)])
+    assert from_yaml.algorithm.estimator_params() == {"scale": 0.25}
+    rewards = torch.tensor([[1.0, 0.0]])
+    advantage = advantages.compute(half_reinforce, rewards, **from_yaml.algorithm.estimator_params())
+    assert advantage.tolist() == [[0.25, -0.25]]
+    # key=value overrides the YAML's entry, converted by the parameter's annotation (float).
+    from_command_line = parse_args(["--config", str(path), "algorithm.estimator_kwargs.scale=3"])
+    assert from_command_line.algorithm.estimator_kwargs == {"scale": 3.0} and isinstance(from_command_line.algorithm.estimator_kwargs["scale"], float)
+    assert parse_args([f"algorithm.estimator={half_reinforce}", "algorithm.estimator_kwargs={scale: 2}"]).algorithm.estimator_params() == {"scale": 2.0}
+    from_command_line.save(tmp_path / "config.yaml")
+    assert parse_args(["--config", str(tmp_path / "config.yaml")]) == from_command_line
+
+
+def test_estimator_kwargs_errors_name_the_key(half_reinforce):
+    with pytest.raises(ConfigError) as error:
+        build_config({"algorithm.estimator": half_reinforce, "algorithm.estimator_kwargs.scal": 1})
+    assert (f"algorithm.estimator_kwargs.scal: advantage estimator '{half_reinforce}' has no parameter 'scal'; it takes scale; "
+            "did you mean 'scale'?") in str(error.value)
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.alpha_pos: expected float, got 'abc'"):
+        build_config({"algorithm.estimator": "asymgrpo", "algorithm.estimator_kwargs.alpha_pos": "abc"})
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.k: expected an integer, got '2.5'"):
+        build_config({"algorithm.estimator": "passk", "algorithm.estimator_kwargs.k": "2.5"})
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs: expected a mapping"):
+        build_config({"algorithm.estimator_kwargs": "0.5"})
+    # A legacy key set for an estimator that does not take it, or disagreeing with estimator_kwargs.
+    with pytest.raises(ConfigError, match=f"algorithm.alpha_pos: is the 'alpha_pos' of asymgrpo, pos_only, not a parameter of estimator '{half_reinforce}'"):
+        build_config({"algorithm.estimator": half_reinforce, "algorithm.alpha_pos": 0.5})
+    with pytest.raises(ConfigError, match="algorithm.alpha_pos = 0.9 and algorithm.estimator_kwargs.alpha_pos = 0.5 disagree"):
+        build_config({"algorithm.alpha_pos": 0.9, "algorithm.estimator_kwargs.alpha_pos": 0.5})
+    assert build_config({"algorithm.alpha_pos": 0.9, "algorithm.estimator_kwargs.alpha_pos": "0.9"}).algorithm.estimator_params() == {"alpha_pos": 0.9}
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.k: must be in \\[1, G=8\\], got 9"):
+        build_config({"algorithm.estimator": "passk", "algorithm.estimator_kwargs.k": 9})
+
+
+def test_an_estimator_parameter_without_default_must_be_given():
+    import torch
+
+    from asymrl import advantages
+
+    @advantages.register("test_scaled_reinforce")
+    def scaled_reinforce(rewards: torch.Tensor, scale: float) -> torch.Tensor:
+        return (rewards * 2 - 1) * scale
+
+    try:
+        with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.scale: advantage estimator 'test_scaled_reinforce' needs it"):
+            build_config({"algorithm.estimator": "test_scaled_reinforce"})
+        config = build_config({"algorithm.estimator": "test_scaled_reinforce", "algorithm.estimator_kwargs.scale": "2"})
+        assert config.algorithm.estimator_params() == {"scale": 2.0}
+    finally:
+        advantages.ESTIMATORS.unregister("test_scaled_reinforce")
+
+
+def test_grpo_eps_is_grpos_only():
+    assert build_config({"algorithm.estimator": "grpo", "algorithm.grpo_eps": 1e-6}).algorithm.estimator_params() == {"eps": 1e-6}
+    with pytest.raises(ConfigError, match="algorithm.grpo_eps: is the 'eps' of grpo, not a parameter of estimator 'passk'; "
+                                          "set algorithm.estimator_kwargs.eps"):
+        build_config({"algorithm.estimator": "passk", "algorithm.grpo_eps": 1e-3})
+    assert build_config({"algorithm.estimator": "passk", "algorithm.estimator_kwargs.eps": 1e-3}).algorithm.estimator_params() == {"eps": 1e-3}
+    with pytest.raises(ConfigError, match="algorithm.passk_k: is the 'k' of passk, not a parameter of estimator 'reinforce' "
+                                          "\\(it takes no parameters\\)"):
+        build_config({"algorithm.estimator": "reinforce", "algorithm.passk_k": 2})
+
+
+@pytest.mark.parametrize("estimator,legacy,params", [
+    ("asymgrpo", {"alpha_pos": 0.65, "alpha_neg": 0.3}, {"alpha_pos": 0.65, "alpha_neg": 0.3}),
+    ("pos_only", {"alpha_pos": 0.7}, {"alpha_pos": 0.7}),
+    ("neg_only", {"alpha_neg": 0.2}, {"alpha_neg": 0.2}),
+    ("grpo", {"grpo_std": "sample", "grpo_eps": 1e-6}, {"std": "sample", "eps": 1e-6}),
+    ("passk", {"passk_k": 2}, {"k": 2}),
+    ("ent_increase", {"flip_alpha": 0.3}, {"alpha": 0.3}),
+    ("ent_decrease", {"flip_alpha": 0.3}, {"alpha": 0.3}),
+])
+def test_legacy_keys_give_the_same_advantages(estimator, legacy, params):
+    import torch
+
+    from asymrl import advantages
+
+    rewards = (torch.arange(8)[None, :] < torch.arange(9)[:, None]).double()  # every k = 0..8 of G = 8
+    by_legacy = build_config({"algorithm.estimator": estimator, **{f"algorithm.{k}": v for k, v in legacy.items()}})
+    by_kwargs = build_config({"algorithm.estimator": estimator, **{f"algorithm.estimator_kwargs.{k}": v for k, v in params.items()}})
+    assert by_legacy.algorithm.estimator_params() == params == by_kwargs.algorithm.estimator_params()
+    expected = advantages.compute(estimator, rewards, **params)
+    assert not torch.equal(expected, advantages.compute(estimator, rewards))  # the parameters matter
+    assert torch.equal(advantages.compute(estimator, rewards, **by_legacy.algorithm.estimator_params()), expected)
+
+
+def test_inherit_lays_a_file_over_another(tmp_path):
+    (tmp_path / "base.yaml").write_text("train:\n  lr: 1.0e-5\n  seed: 3\nalgorithm:\n  estimator_kwargs: {alpha_pos: 0.5}\n")
+    (tmp_path / "row.yaml").write_text("inherit: base.yaml\ntrain:\n  seed: 4\nalgorithm:\n  estimator_kwargs: {alpha_neg: 0.1}\n")
+    config = parse_args(["--config", str(tmp_path / "row.yaml")])
+    assert (config.train.lr, config.train.seed) == (1e-5, 4)
+    assert config.algorithm.estimator_kwargs == {"alpha_pos": 0.5, "alpha_neg": 0.1}   # merged entry by entry
+    (tmp_path / "orphan.yaml").write_text("inherit: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="orphan.yaml: inherit: .*nowhere.yaml does not exist"):
+        load_yaml(tmp_path / "orphan.yaml")
+    (tmp_path / "a.yaml").write_text("inherit: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("inherit: a.yaml\n")
+    with pytest.raises(ConfigError, match="b.yaml: inherit: cycle .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_yaml(tmp_path / "a.yaml")

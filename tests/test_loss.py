@@ -159,22 +159,23 @@ def test_kl_penalty_estimators_and_gradient():
 
 
 def test_a_registered_policy_loss_variant_is_chosen_by_name():
-    from asymrl.loss import available_policy_losses, policy_loss_parameters, register_policy_loss
+    from asymrl.loss import POLICY_LOSSES, register_policy_loss
 
     @register_policy_loss("test_scaled_pg")
     def scaled_pg(logprobs, old_logprobs, advantages, mask, *, eps_low, eps_high, dual_clip, scale: float = 1.0):
         return -scale * advantages * logprobs, {"negative_frac": advantages < 0}
 
-    assert "test_scaled_pg" in available_policy_losses() and "ppo" in available_policy_losses()
-    assert policy_loss_parameters("test_scaled_pg") == {"scale": 1.0}
-    assert policy_loss_parameters("ppo") == {}
+    assert {"test_scaled_pg", "ppo"} <= set(POLICY_LOSSES.available())
+    assert POLICY_LOSSES.parameters("test_scaled_pg") == {"scale": 1.0}
+    assert POLICY_LOSSES.parameters("ppo") == {}
     logp = torch.tensor([[-1.0, -2.0, -3.0]], requires_grad=True)
     advantages = torch.tensor([[1.0, -1.0, 2.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
     config = PolicyLossConfig(variant="test_scaled_pg", variant_params={"scale": 0.5})
     loss, metrics = policy_loss(logp, logp.detach(), advantages, mask, config)
     # token-mean over the two valid tokens of -0.5 * A * logp: (0.5 * 1 + 0.5 * -2) / 2
-    assert float(loss) == pytest.approx((0.5 - 1.0) / 2)
+    assert loss.item() == pytest.approx((0.5 - 1.0) / 2)
     assert metrics["negative_frac"] == pytest.approx(0.5)
     with pytest.raises(KeyError, match="unknown policy loss 'nope'"):
         policy_loss(logp, logp, advantages, mask, PolicyLossConfig(variant="nope"))
+    POLICY_LOSSES.unregister("test_scaled_pg")

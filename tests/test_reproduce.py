@@ -3,11 +3,14 @@ and a real two-row run of the tiny scale whose table matches its evaluations."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from asymrl import reproduce
+from asymrl.config import build_config, load_yaml
 from asymrl.table1 import ROWS
 
 
@@ -30,6 +33,66 @@ def test_every_row_builds_a_valid_config_at_every_scale(scale, tmp_path):
         assert by_name["grpo/seed0"].train.total_steps == reproduce.SCALES[scale].steps
         # Dr.GRPO's constant is the max response length of the scale (the knob's default).
         assert by_name["dr_grpo/seed0"].loss_agg_constant == 64
+
+
+def test_every_row_resolves_to_its_full_config_of_before():
+    # Each row's full YAML as it was before rows became deltas over base.yaml (load_yaml's values).
+    before = json.loads((Path(__file__).parent / "data" / "table1_rows_full.json").read_text())
+    assert sorted(before) == sorted(row for row, _ in ROWS)
+    for row, values in before.items():
+        delta = load_yaml(reproduce.ROW_CONFIGS / f"{row}.yaml")
+        assert build_config(delta) == build_config(values), row
+        assert len((reproduce.ROW_CONFIGS / f"{row}.yaml").read_text().splitlines()) <= (40 if row == "base" else 12), row
+
+
+def test_a_new_scale_follows_its_fields_not_its_name(tmp_path, capsys, monkeypatch):
+    tiny = reproduce.SCALES["tiny"]
+    mini = dataclasses.replace(tiny, name="mini", needs_gpu=True, estimate_cost=True, confirm_seconds=3,
+                               base_row_title="Base policy (mini)")
+    monkeypatch.setitem(reproduce.SCALES, "mini", mini)
+    runs = reproduce.plan(mini, tmp_path, ["base", "grpo"], (0,))
+    assert [run.config.train.total_steps for run in runs] == [0, tiny.steps]
+    assert reproduce.row_titles(mini) == {"base": "Base policy (mini)"} and reproduce.row_titles(reproduce.SCALES["paper"]) == {}
+    args = ["--scale", "mini", "--rows", "base,grpo", "--out", str(tmp_path)]
+    reproduce.main([*args, "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "Table 1, scale mini" in printed and "GPU-hours" in printed and "grpo/seed0: to do" in printed
+    monkeypatch.setattr(reproduce, "_cuda_available", lambda: False)
+    with pytest.raises(SystemExit):
+        reproduce.main(args)
+    refusal = capsys.readouterr().err
+    assert "scale mini trains on GPUs" in refusal and "SCALE=tiny" in refusal   # the scales that need none
+    # With a GPU: the pause of confirm_seconds comes before anything starts; --yes skips it.
+    monkeypatch.setattr(reproduce, "_cuda_available", lambda: True)
+    events = []
+
+    def started(*args, **kwargs):
+        events.append("started")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce.time, "sleep", lambda seconds: events.append(f"paused {seconds} s"))
+    monkeypatch.setattr(reproduce, "run_all", started)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(args)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main([*args, "--yes"])
+    assert events == ["paused 3 s", "started", "started"]
+    # The same scale without a GPU, estimate or pause: no estimate is printed, nothing waits.
+    monkeypatch.setitem(reproduce.SCALES, "mini", dataclasses.replace(mini, needs_gpu=False, estimate_cost=False, confirm_seconds=0))
+    monkeypatch.setattr(reproduce, "_cuda_available", lambda: False)
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(args)
+    assert events[3:] == ["started"] and "GPU-hours" not in capsys.readouterr().out
+
+
+def test_a_scale_with_an_invalid_config_fails_at_plan_time(tmp_path, capsys, monkeypatch):
+    broken = dataclasses.replace(reproduce.SCALES["tiny"], name="broken", overrides={**reproduce.SCALES["tiny"].overrides, "model.path": None})
+    monkeypatch.setitem(reproduce.SCALES, "broken", broken)
+    with pytest.raises(SystemExit):
+        reproduce.main(["--scale", "broken", "--rows", "grpo", "--out", str(tmp_path)])
+    assert "model.path: expected a string, got None" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())                     # nothing was started
 
 
 def test_paper_scale_estimate_scales_with_steps(tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_own_cases_cover_the_issue():
     assert max(len(c["response"]) for c in CASES) >= 100_000
 
 
-@pytest.mark.skipif(not PUBLIC.is_file(), reason="../shared/data not present")
+@pytest.mark.shared_data
 def test_public_cases_accuracy(verifier):
     cases = [json.loads(line) for line in PUBLIC.read_text().splitlines()]
     scores = verifier.score_batch([c["response"] for c in cases], [c["gold"] for c in cases])
@@ -146,7 +146,7 @@ def test_length_mismatch_is_an_error(verifier):
         verifier.score_batch(["a", "b"], ["a"])
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "math500.jsonl").is_file(), reason="../shared/data not present")
+@pytest.mark.shared_data
 @pytest.mark.parametrize("dataset", ["math500", "aime24", "aime25", "amc23"])
 def test_reference_answers_verify_and_reject_other_answers(verifier, dataset):
     references = load_references_script()
@@ -159,7 +159,7 @@ def test_reference_answers_verify_and_reject_other_answers(verifier, dataset):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_DATA / "math_train.jsonl").is_file(), reason="../shared/data not present")
+@pytest.mark.shared_data
 @pytest.mark.parametrize("dataset", ["math_train", "olympiadbench"])
 def test_reference_answers_every_exception_explained(verifier, dataset):
     references = load_references_script()

@@ -20,56 +20,31 @@ Use::
 
     @advantages.register("my_estimator")
     def my_estimator(rewards: torch.Tensor, scale: float = 1.0) -> torch.Tensor: ...
+
+A config chooses one by ``algorithm.estimator`` and sets its keyword parameters by
+``algorithm.estimator_kwargs`` (``algorithm.estimator_kwargs.scale=0.25``), checked against the
+signature and converted by each parameter's annotation when the config is built: register an
+estimator before building a config (``parse_args`` / ``build_config``) that names it.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Callable
 
 import torch
 
+from asymrl.registry import Registry
+
 Estimator = Callable[..., torch.Tensor]
 
-_REGISTRY: dict[str, Estimator] = {}
-
-
-def register(name: str) -> Callable[[Estimator], Estimator]:
-    """Decorator that adds an estimator ``fn(rewards, **params) -> advantages`` to the registry."""
-
-    def decorator(fn: Estimator) -> Estimator:
-        if name in _REGISTRY:
-            raise ValueError(f"advantage estimator {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
-
-    return decorator
-
-
-def available() -> list[str]:
-    """Names of every registered estimator, sorted."""
-    return sorted(_REGISTRY)
-
-
-def get(name: str) -> Estimator:
-    """The estimator registered under ``name``; a clear error lists the known names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown advantage estimator {name!r}; available: {', '.join(available())}"
-        ) from None
-
-
-def parameters(name: str) -> dict[str, object]:
-    """The keyword parameters of estimator ``name`` with their defaults (for configs and docs)."""
-    signature = inspect.signature(get(name))
-    return {
-        p.name: p.default
-        for p in list(signature.parameters.values())[1:]
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+# name -> fn(rewards, **params); its parameters are what follows ``rewards`` in its signature.
+ESTIMATORS: Registry[Estimator] = Registry("advantage estimator", leading=1)
+register = ESTIMATORS.register
+available = ESTIMATORS.available
+get = ESTIMATORS.get
+parameters = ESTIMATORS.parameters
+parameter_types = ESTIMATORS.parameter_types
 
 
 def compute(name: str, rewards: torch.Tensor, **params) -> torch.Tensor:

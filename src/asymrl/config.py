@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
 from typing import Any, Literal, Optional
 
 import yaml
@@ -72,15 +74,19 @@ class RolloutConfig:
 @dataclass
 class AlgorithmConfig:
     estimator: str = knob("asymgrpo", "advantage estimator (asymrl.advantages.available())")
-    # Estimator parameters: null = the estimator's own default (asymgrpo 0.9 / 0.4, pos_only and
+    estimator_kwargs: dict = knob(dict, "the estimator's keyword parameters by name, checked against its signature and "
+                                        "converted by their annotations (YAML {scale: 0.25}, or algorithm.estimator_kwargs.scale=0.25)")
+    # The paper's estimator parameters under their own keys, each for the estimators of
+    # LEGACY_ESTIMATOR_KEYS: null = the estimator's own default (asymgrpo 0.9 / 0.4, pos_only and
     # neg_only 0.5, grpo population std without epsilon, passk k = 4, flips 0.5).
     alpha_pos: Optional[float] = knob(None, "exponent of the positive channel (asymgrpo, pos_only)")
     alpha_neg: Optional[float] = knob(None, "exponent of the negative channel (asymgrpo, neg_only)")
     grpo_std: Optional[Literal["population", "sample"]] = knob(None, "GRPO: population std (analytic curve) or sample (verl)")
-    grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6)")
+    grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6); passk's eps: estimator_kwargs.eps")
     passk_k: Optional[int] = knob(None, "Pass@K training: k (**not found**; <= G; default 4)")
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
-    policy_loss: str = knob("ppo", "per-token policy-loss variant (asymrl.loss.available_policy_losses(); ppo = the clipped surrogate)")
+    policy_loss: str = knob("ppo", "per-token policy-loss variant (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate)")
+    policy_loss_kwargs: dict = knob(dict, "the variant's parameters beyond the clip bounds, checked against its signature")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
     eps_high: float = knob(0.2, "upper clip (1 + eps_high); clip-higher: 0.28 (**derived**)")
     dual_clip: Optional[float] = knob(None, "dual-clip constant c > 1 (None: off)")
@@ -93,13 +99,24 @@ class AlgorithmConfig:
     kl_estimator: Literal["k1", "k2", "k3"] = knob("k3", "per-token KL estimator")
 
     def estimator_params(self) -> dict[str, Any]:
-        """Keyword arguments for ``advantages.compute`` of the chosen estimator."""
-        from asymrl import advantages
+        """Keyword arguments for ``advantages.compute`` of the chosen estimator: the legacy keys set
+        for it (LEGACY_ESTIMATOR_KEYS), then ``estimator_kwargs``."""
+        legacy = {parameter: getattr(self, key) for key, (parameter, estimators) in LEGACY_ESTIMATOR_KEYS.items()
+                  if self.estimator in estimators and getattr(self, key) is not None}
+        return {**legacy, **self.estimator_kwargs}
 
-        candidates = {"alpha_pos": self.alpha_pos, "alpha_neg": self.alpha_neg, "std": self.grpo_std,
-                      "eps": self.grpo_eps, "k": self.passk_k, "alpha": self.flip_alpha}
-        accepted = advantages.parameters(self.estimator)
-        return {name: value for name, value in candidates.items() if name in accepted and value is not None}
+
+# algorithm.<key> -> (parameter, the estimators it is that parameter of). The paper's parameters kept
+# their own keys before algorithm.estimator_kwargs existed; each sets only its estimators' parameter
+# (grpo_eps is grpo's eps, not passk's), and setting one for another estimator is an error.
+LEGACY_ESTIMATOR_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "alpha_pos": ("alpha_pos", ("asymgrpo", "pos_only")),
+    "alpha_neg": ("alpha_neg", ("asymgrpo", "neg_only")),
+    "grpo_std": ("std", ("grpo",)),
+    "grpo_eps": ("eps", ("grpo",)),
+    "passk_k": ("k", ("passk",)),
+    "flip_alpha": ("alpha", ("ent_increase", "ent_decrease")),
+}
 
 
 @dataclass
@@ -176,11 +193,27 @@ def all_keys() -> dict[str, dataclasses.Field]:
     return keys
 
 
+def key_types() -> dict[str, Any]:
+    """Dotted key -> its field's type, for every knob."""
+    types = {}
+    for section in dataclasses.fields(Config):
+        hints = typing.get_type_hints(section.default_factory)
+        for item in dataclasses.fields(section.default_factory):
+            types[f"{section.name}.{item.name}"] = hints[item.name]
+    return types
+
+
+def mapping_keys() -> list[str]:
+    """The knobs that are mappings (``algorithm.estimator_kwargs``): their entries are set one by
+    one as ``<key>.<entry>``, so a YAML file and ``key=value`` overrides merge entry by entry."""
+    return [key for key, annotation in key_types().items() if annotation is dict or typing.get_origin(annotation) is dict]
+
+
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """``value`` converted to the field's type, or a ValueError naming the key."""
     hints = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is UnionType:  # Optional[X], X | None
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         return _coerce(key, value, next(h for h in hints if h is not type(None)))
@@ -212,6 +245,15 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError(f"{key}: expected a list, got {value!r}")
         return value
+    if annotation is dict or origin is dict:
+        if isinstance(value, str):  # a whole mapping on the command line: key={scale: 0.25}
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ValueError(f"{key}: expected a mapping such as {{name: value}}, got {value!r}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a mapping such as {{name: value}}, got {value!r}")
+        return dict(value)
     if annotation is str:
         if not isinstance(value, (str, int, float)):
             raise ValueError(f"{key}: expected a string, got {value!r}")
@@ -223,7 +265,9 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and f"{dotted}" not in all_keys():
+        if isinstance(value, dict) and dotted in mapping_keys():
+            flat.update({f"{dotted}.{entry}": item for entry, item in value.items()})
+        elif isinstance(value, dict) and f"{dotted}" not in all_keys():
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -231,8 +275,15 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML config as a flat ``{dotted key: value}``; syntax errors name the file and line."""
-    path = Path(path)
+    """A YAML config as a flat ``{dotted key: value}``; syntax errors name the file and line.
+
+    A top-level ``inherit: other.yaml`` (a path relative to this file) loads that file first and lays
+    this file's values over it, so a variant holds only what it changes (``configs/table1/``).
+    """
+    return _load_yaml(Path(path), chain=())
+
+
+def _load_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
@@ -243,7 +294,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: invalid YAML: {getattr(error, 'problem', error)}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (model:, data:, ...), got {type(tree).__name__}")
-    return _flatten(tree)
+    values = {}
+    if "inherit" in tree:
+        parent = tree.pop("inherit")
+        if not isinstance(parent, str):
+            raise ConfigError(f"{path}: inherit: expected the path of a YAML file, got {parent!r}")
+        parent_path = path.parent / parent
+        chain = (*chain, path)
+        if parent_path.resolve() in {link.resolve() for link in chain}:
+            raise ConfigError(f"{path}: inherit: cycle {' -> '.join(map(str, (*chain, parent_path)))}")
+        if not parent_path.is_file():
+            raise ConfigError(f"{path}: inherit: {parent_path} does not exist")
+        values = _load_yaml(parent_path, chain)
+    values.update(_flatten(tree))
+    return values
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -263,11 +327,17 @@ MOVED_KEYS = {
 def build_config(values: dict[str, Any]) -> Config:
     """A validated ``Config`` from flat dotted values; raises ConfigError listing every problem."""
     keys = all_keys()
+    mappings = mapping_keys()
     config = Config()
     errors = []
     for key, value in values.items():
         if key in MOVED_KEYS:
             errors.append(f"{key} moved to {MOVED_KEYS[key]}")
+            continue
+        mapping = next((m for m in mappings if key.startswith(m + ".")), None)
+        if key not in keys and mapping is not None:  # one entry of a mapping: algorithm.estimator_kwargs.scale
+            section, name = mapping.split(".", 1)
+            getattr(getattr(config, section), name)[key[len(mapping) + 1:]] = value
             continue
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
@@ -279,6 +349,7 @@ def build_config(values: dict[str, Any]) -> Config:
             setattr(getattr(config, section), name, _coerce(key, value, annotation))
         except ValueError as error:
             errors.append(str(error))
+    errors += check_estimator_params(config.algorithm) + check_policy_loss_params(config.algorithm)
     if not errors:
         errors = validate(config)
     if errors:
@@ -286,22 +357,98 @@ def build_config(values: dict[str, Any]) -> Config:
     return config
 
 
+def _yaml_scalar(value: Any) -> Any:
+    """A command-line string read as YAML would read it (``0.25`` a float, ``true`` a bool), else as is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def check_kwargs(key: str, kwargs: dict, registry, name: str) -> tuple[dict, list[str]]:
+    """``kwargs`` of the registered ``name`` checked against its signature and converted by each
+    parameter's type; returns (converted kwargs, errors naming ``<key>.<parameter>``). Parameters
+    without a default must be given."""
+    types = registry.parameter_types(name)
+    accepted = f"it takes {', '.join(types)}" if types else "it takes no parameters"
+    converted, errors = {}, []
+    for parameter, value in kwargs.items():
+        if parameter not in types:
+            close = difflib.get_close_matches(parameter, types, n=1)
+            errors.append(f"{key}.{parameter}: {registry.kind} {name!r} has no parameter {parameter!r}; {accepted}"
+                          + (f"; did you mean {close[0]!r}?" if close else ""))
+        elif types[parameter] is Any:  # nothing says its type: a command-line string is read as YAML
+            converted[parameter] = _yaml_scalar(value)
+        else:
+            try:
+                converted[parameter] = _coerce(f"{key}.{parameter}", value, types[parameter])
+            except ValueError as error:
+                errors.append(str(error))
+    return converted, errors
+
+
+def _missing(key: str, registry, name: str, given: dict) -> list[str]:
+    return [f"{key}.{p}: {registry.kind} {name!r} needs it (no default)"
+            for p, default in registry.parameters(name).items() if default is inspect.Parameter.empty and p not in given]
+
+
+def check_estimator_params(algorithm: AlgorithmConfig) -> list[str]:
+    """Check the estimator's parameters against its signature, converting ``estimator_kwargs``
+    values by their annotations in place; each message names its key."""
+    from asymrl.advantages import ESTIMATORS
+
+    if algorithm.estimator not in ESTIMATORS:
+        return []  # validate() names the estimator
+    name = algorithm.estimator
+    types = ESTIMATORS.parameter_types(name)
+    converted, errors = check_kwargs("algorithm.estimator_kwargs", algorithm.estimator_kwargs, ESTIMATORS, name)
+    algorithm.estimator_kwargs = converted
+    for field_name, (parameter, estimators) in LEGACY_ESTIMATOR_KEYS.items():
+        value = getattr(algorithm, field_name)
+        if value is None:
+            continue
+        if name not in estimators:
+            accepted = f"it takes {', '.join(types)}" if types else "it takes no parameters"
+            errors.append(f"algorithm.{field_name}: is the {parameter!r} of {', '.join(estimators)}, not a parameter of "
+                          f"estimator {name!r}" + (f"; set algorithm.estimator_kwargs.{parameter} for its {parameter!r}"
+                                                   if parameter in types else f" ({accepted})"))
+        elif parameter in converted and converted[parameter] != value:
+            errors.append(f"algorithm.{field_name} = {value!r} and algorithm.estimator_kwargs.{parameter} = "
+                          f"{converted[parameter]!r} disagree; set one of them")
+    return errors + _missing("algorithm.estimator_kwargs", ESTIMATORS, name, algorithm.estimator_params())
+
+
+def check_policy_loss_params(algorithm: AlgorithmConfig) -> list[str]:
+    """``algorithm.policy_loss_kwargs`` against the chosen variant's signature, converted in place."""
+    from asymrl.loss import POLICY_LOSSES
+
+    if algorithm.policy_loss not in POLICY_LOSSES:
+        return []  # validate() names the variant
+    key, name = "algorithm.policy_loss_kwargs", algorithm.policy_loss
+    algorithm.policy_loss_kwargs, errors = check_kwargs(key, algorithm.policy_loss_kwargs, POLICY_LOSSES, name)
+    return errors + _missing(key, POLICY_LOSSES, name, algorithm.policy_loss_kwargs)
+
+
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages
-    from asymrl.loss import available_policy_losses
+    from asymrl.loss import POLICY_LOSSES
 
     a, t, r = config.algorithm, config.train, config.rollout
+    passk_k = a.estimator_params().get("k", advantages.parameters("passk")["k"]) if a.estimator == "passk" else None
+    passk_key = "algorithm.estimator_kwargs.k" if "k" in a.estimator_kwargs else "algorithm.passk_k"
     checks = [
         (a.estimator in advantages.available(), f"algorithm.estimator: {a.estimator!r} is not registered; choose one of {', '.join(advantages.available())}"),
-        (a.policy_loss in available_policy_losses(), f"algorithm.policy_loss: {a.policy_loss!r} is not registered; choose one of {', '.join(available_policy_losses())}"),
+        (a.policy_loss in POLICY_LOSSES, f"algorithm.policy_loss: {a.policy_loss!r} is not registered; choose one of {', '.join(POLICY_LOSSES.available())}"),
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
         (a.eps_high >= 0, f"algorithm.eps_high: must be >= 0, got {a.eps_high}"),
         (a.dual_clip is None or a.dual_clip > 1, f"algorithm.dual_clip: must be > 1 (or null), got {a.dual_clip}"),
         ((a.alpha_pos or 0) >= 0 and (a.alpha_neg or 0) >= 0, f"algorithm.alpha_pos / alpha_neg: must be >= 0, got {a.alpha_pos}, {a.alpha_neg}"),
         (r.group_size >= 2, f"rollout.group_size: must be >= 2, got {r.group_size}"),
         (r.group_size >= 3 or a.estimator not in ("ent_increase", "ent_decrease"), f"rollout.group_size: {a.estimator} needs G >= 3, got {r.group_size}"),
-        (a.estimator != "passk" or 1 <= (a.passk_k or 4) <= r.group_size, f"algorithm.passk_k: must be in [1, G={r.group_size}], got {a.passk_k}"),
+        (passk_k is None or 1 <= passk_k <= r.group_size, f"{passk_key}: must be in [1, G={r.group_size}], got {passk_k}"),
         (r.temperature > 0, f"rollout.temperature: must be > 0 for training rollouts, got {r.temperature}"),
         (0 < r.top_p <= 1, f"rollout.top_p: must be in (0, 1], got {r.top_p}"),
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),

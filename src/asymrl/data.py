@@ -8,6 +8,7 @@ local file always wins, so the same configs run offline here and on the hub else
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,29 @@ KNOWN_DATASETS = {
     "olympiadbench": ("Hothan/OlympiadBench", "train"),
 }
 
+# Problems each known dataset yields (its default split, rows with an empty answer dropped as
+# load_problems drops them), counted from ../shared/data: code that only plans or estimates (the
+# paper-scale GPU-hour estimate) needs these numbers, not the data. MATH train has 7,500 rows, 2 of
+# them with an empty answer.
+KNOWN_SIZES = {
+    "math_train": 7498,
+    "math500": 500,
+    "aime24": 30,
+    "aime25": 30,
+    "amc23": 40,
+    "olympiadbench": 675,
+}
+
 
 def default_local_dir() -> Path | None:
-    """``../shared/data`` next to the repository, if it exists."""
+    """The folder searched for ``<name>.jsonl`` when ``data.local_dir`` is not set.
+
+    ``$ASYMRL_DATA_DIR`` when that variable is set (an empty value means no local folder: known
+    names go to the hub), else ``../shared/data`` next to the repository if it exists.
+    """
+    if "ASYMRL_DATA_DIR" in os.environ:
+        folder = os.environ["ASYMRL_DATA_DIR"]
+        return Path(folder) if folder else None
     candidate = Path(__file__).resolve().parents[3] / "shared" / "data"
     return candidate if candidate.is_dir() else None
 
@@ -122,6 +143,14 @@ def load_problems(source: str, split: str | None = None, *, problem_field: str =
             f"<data.local_dir>/{source}.jsonl or pass a file path."
         ) from None
     return _normalise(rows, hub_id, problem_field, answer_field, id_field)
+
+
+def count_problems(source: str, split: str | None = None, local_dir: str | Path | None = None) -> int:
+    """How many problems ``source`` yields: the known size of a known name (read nowhere), else the
+    count of what ``load_problems`` keeps from it."""
+    if source in KNOWN_SIZES and split in (None, KNOWN_DATASETS[source][1]):
+        return KNOWN_SIZES[source]
+    return len(load_problems(source, split, local_dir=local_dir)[0])
 
 
 class PromptSampler:

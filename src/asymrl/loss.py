@@ -18,11 +18,12 @@ trainer computes once before the micro-batch loop. Left unset, the counts of the
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import torch
+
+from asymrl.registry import Registry
 
 LossAggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 LOSS_AGGREGATIONS: tuple[str, ...] = LossAggregation.__args__
@@ -94,38 +95,11 @@ def clipped_surrogate(
 
 
 PolicyLossVariant = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
-_POLICY_LOSSES: dict[str, PolicyLossVariant] = {}
-# Arguments every variant receives; anything else in its signature is a parameter set by config.
-VARIANT_ARGUMENTS = ("logprobs", "old_logprobs", "advantages", "mask", "eps_low", "eps_high", "dual_clip")
-
-
-def register_policy_loss(name: str) -> Callable[[PolicyLossVariant], PolicyLossVariant]:
-    """Decorator adding a policy-loss variant (see the module docstring for its signature)."""
-
-    def decorator(fn: PolicyLossVariant) -> PolicyLossVariant:
-        if name in _POLICY_LOSSES:
-            raise ValueError(f"policy loss {name!r} is already registered")
-        _POLICY_LOSSES[name] = fn
-        return fn
-
-    return decorator
-
-
-def available_policy_losses() -> list[str]:
-    return sorted(_POLICY_LOSSES)
-
-
-def get_policy_loss(name: str) -> PolicyLossVariant:
-    try:
-        return _POLICY_LOSSES[name]
-    except KeyError:
-        raise KeyError(f"unknown policy loss {name!r}; available: {', '.join(available_policy_losses())}") from None
-
-
-def policy_loss_parameters(name: str) -> dict[str, object]:
-    """The configurable parameters of variant ``name`` with their defaults."""
-    return {p.name: p.default for p in inspect.signature(get_policy_loss(name)).parameters.values()
-            if p.name not in VARIANT_ARGUMENTS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+# name -> variant; every variant receives these arguments, anything else in its signature is a
+# parameter set by algorithm.policy_loss_kwargs.
+POLICY_LOSSES: Registry[PolicyLossVariant] = Registry(
+    "policy loss", fixed=("logprobs", "old_logprobs", "advantages", "mask", "eps_low", "eps_high", "dual_clip"))
+register_policy_loss = POLICY_LOSSES.register
 
 
 @register_policy_loss("ppo")
@@ -196,7 +170,7 @@ def policy_loss(
     """
     config = config or PolicyLossConfig()
     advantages = advantages.expand_as(logprobs)
-    per_token, active = get_policy_loss(config.variant)(
+    per_token, active = POLICY_LOSSES.get(config.variant)(
         logprobs, old_logprobs, advantages, mask, eps_low=config.eps_low, eps_high=config.eps_high,
         dual_clip=config.dual_clip, **config.variant_params,
     )

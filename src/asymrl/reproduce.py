@@ -6,7 +6,10 @@ assemble the table and the paper's figures.
     python -m asymrl.reproduce --scale paper           # Qwen3-4B, the paper's settings (GPU-hours!)
 
 A run is one (row, seed): ``<out>/<row>/seed<seed>/``. Its config is the row's YAML in
-``configs/table1/`` with the scale's overrides on top (written to ``row.yaml`` there); training is
+``configs/table1/`` (``base.yaml``, the paper's setting, with the row's changes: ``inherit: base.yaml``)
+with the scale's overrides on top (written to ``row.yaml`` there); every run's config is built and
+checked before anything starts. A scale (``SCALES``) is data: its overrides, budget and the fields
+that decide what the command does (GPU needed, cost estimate, pause, title of the base row). Training is
 ``train.py`` in a child process (``accelerate launch`` at paper scale), evaluation is
 ``python -m asymrl.evaluate`` on the run's ``best/`` checkpoint. A run whose ``summary.json``
 shows every step done is not trained again, an interrupted one resumes from its last checkpoint
@@ -61,7 +64,8 @@ _TOY = {
 
 @dataclass(frozen=True)
 class Scale:
-    """How big a reproduction is: what each row's config becomes and how runs are evaluated."""
+    """How big a reproduction is: what each row's config becomes, how runs are evaluated, and what
+    the command does before starting (its fields decide; never the scale's name)."""
 
     name: str
     overrides: dict                      # dotted key -> value, on top of each row's YAML
@@ -73,6 +77,11 @@ class Scale:
     eval_device: str
     parallel: int                        # runs at a time
     threads_per_run: int | None          # OMP threads of each child (CPU scales)
+    needs_gpu: bool                      # refuse to start where no GPU is visible
+    base_row_title: str | None           # title of the untrained row (None: the paper's "Qwen3-4B")
+    estimate_cost: bool = False          # print the GPU-hour estimate (PAPER_ESTIMATE) before starting
+    confirm_seconds: int = 0             # pause before starting, to read the estimate (0: none; --yes skips)
+    one_run_per_gpu: bool = True         # with --gpus: one run per listed GPU at a time (False: a run takes the node)
     launcher: tuple[str, ...] = ("{python}", "train.py")
     budget_note: str = ""
     eval_limit: int | None = None        # first N problems of each benchmark (quick checks)
@@ -82,6 +91,7 @@ SCALES: dict[str, Scale] = {
     "paper": Scale(
         name="paper", overrides={}, steps=None, seeds=(42,), benchmarks=BENCHMARKS, samples=dict(AVG_AT_K),
         eval_max_new_tokens=4096, eval_device="auto", parallel=1, threads_per_run=None,
+        needs_gpu=True, base_row_title=None, estimate_cost=True, confirm_seconds=10, one_run_per_gpu=False,
         launcher=("accelerate", "launch", "--config_file", "launch/gpu4_zero2.yaml", "train.py"),
         budget_note="Qwen3-4B on one node of 4 GPUs, as the paper (PAPER.md sec. 5)",
     ),
@@ -90,7 +100,7 @@ SCALES: dict[str, Scale] = {
         overrides={**_TOY, "model.path": "toy:small", "train.lr": 3e-5, "train.prompts_per_step": 32,
                    "train.mini_batch_prompts": 16},
         steps=30, seeds=(0,), benchmarks=("toy:test",), samples={"toy:test": 4}, eval_max_new_tokens=64,
-        eval_device="auto", parallel=1, threads_per_run=None,
+        eval_device="auto", parallel=1, threads_per_run=None, needs_gpu=True, base_row_title="Base policy (toy:small)",
         budget_note="embedded small policy (~30M), one GPU, all 15 rows in about 30 minutes",
     ),
     "tiny": Scale(
@@ -98,7 +108,7 @@ SCALES: dict[str, Scale] = {
         overrides={**_TOY, "model.path": "toy:tiny", "train.lr": 1e-4, "train.prompts_per_step": 16,
                    "train.mini_batch_prompts": 8},
         steps=60, seeds=(0, 1), benchmarks=("toy:test",), samples={"toy:test": 4}, eval_max_new_tokens=64,
-        eval_device="cpu", parallel=2, threads_per_run=1,
+        eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False, base_row_title="Base policy (toy:tiny)",
         budget_note="embedded tiny policy (0.8M), 2 CPU cores, 15 rows x 2 seeds in under an hour",
     ),
 }
@@ -166,18 +176,18 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> li
 
 def paper_gpu_hours(runs: list[Run]) -> tuple[float, dict]:
     """Estimated GPU-hours of the trained runs at paper scale (assumptions in PAPER_ESTIMATE)."""
-    from asymrl.data import load_problems
+    from asymrl.data import count_problems
 
     e = PAPER_ESTIMATE
     total, details = 0.0, {}
-    train_sizes: dict[str, int] = {}
+    train_sizes: dict[tuple, int] = {}
     for run in runs:
-        train = run.config.train
+        train, data = run.config.train, run.config.data
         steps = train.total_steps
         if steps is None:
-            source = run.config.data.train
+            source = (data.train, data.train_split, data.local_dir)
             if source not in train_sizes:
-                train_sizes[source] = len(load_problems(source, run.config.data.train_split, local_dir=run.config.data.local_dir)[0])
+                train_sizes[source] = count_problems(data.train, split=data.train_split, local_dir=data.local_dir)
             steps = math.ceil(train_sizes[source] / train.prompts_per_step) * train.epochs
         rollouts = train.prompts_per_step * run.config.rollout.group_size
         tokens = rollouts * (e["mean_response_tokens"] + e["prompt_tokens"])
@@ -300,6 +310,12 @@ def collect(runs: list[Run]) -> dict:
     return results
 
 
+def row_titles(scale: Scale) -> dict[str, str]:
+    """Titles that differ from the paper's at this scale: below paper scale the untrained row is
+    another base policy than Qwen3-4B."""
+    return {} if scale.base_row_title is None else {"base": scale.base_row_title}
+
+
 def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_s: float) -> Path:
     seeds = sorted({run.seed for run in runs})
     """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md."""
@@ -308,8 +324,7 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     # Each cell: the mean over seeds and their standard deviation (no spread with a single seed).
     scores = {row: {b: mean_and_std(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
     table = assemble(scores, benchmarks=scale.benchmarks)
-    # Below paper scale the untrained row is the embedded base policy, not Qwen3-4B.
-    titles = {} if scale.name == "paper" else {"base": f"Base policy ({scale.overrides['model.path']})"}
+    titles = row_titles(scale)
     (out / "table1.md").write_text(to_markdown(table, titles))
     (out / "table1.csv").write_text(to_csv(table, titles))
     (out / "table1.tex").write_text(to_latex(table, titles))
@@ -374,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpus", default="", help="comma-separated GPU ids to spread runs over (one per run)")
     parser.add_argument("--launcher", default=None, help="training command before '--config', e.g. 'accelerate launch --config_file launch/gpu8_zero2.yaml train.py'")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (and the paper-scale estimate) and stop")
-    parser.add_argument("--yes", action="store_true", help="paper scale: start without the 10-second pause after the estimate")
+    parser.add_argument("--yes", action="store_true", help="start without the scale's pause after the plan (paper: 10 seconds)")
     args = parser.parse_args(argv)
 
     scale = SCALES[args.scale]
@@ -399,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = tuple(int(s) for s in args.seeds.split(",") if s) or scale.seeds
     out = args.out or REPO / "runs" / f"table1-{scale.name}"
     gpus = [g for g in args.gpus.split(",") if g]
-    parallel = args.parallel or (len(gpus) if gpus and scale.name != "paper" else scale.parallel)
+    parallel = args.parallel or (len(gpus) if gpus and scale.one_run_per_gpu else scale.parallel)
 
     try:
         runs = plan(scale, out, rows, seeds)
@@ -408,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     todo = [r for r in runs if not (r.trained and r.evaluated)]
     print(f"Table 1, scale {scale.name} ({scale.budget_note}): {len(runs)} runs "
           f"({len(rows)} rows x {len(seeds)} seeds), {len(todo)} still to do, {parallel} at a time -> {out}")
-    if scale.name == "paper":
+    if scale.estimate_cost:
         hours, details = paper_gpu_hours([r for r in todo if r.config.train.total_steps != 0])
         per_run = sorted({(d["steps"], d["gpu_hours"]) for d in details.values()})
         print(f"Estimated cost of what is left: {hours:,.0f} GPU-hours on H100s for {len(details)} trained runs "
@@ -418,12 +433,14 @@ def main(argv: list[str] | None = None) -> None:
         for run in runs:
             print(f"  {run.name}: {'done' if run.trained and run.evaluated else 'to do'}  {run.directory}")
         return
-    if todo and scale.name != "tiny" and not _cuda_available():
+    if todo and scale.needs_gpu and not _cuda_available():
+        cpu_scales = " or ".join(f"--scale {name} (make reproduce-table1 SCALE={name})"
+                                 for name, other in SCALES.items() if not other.needs_gpu)
         parser.error(f"scale {scale.name} trains on GPUs and none is visible here; "
-                     "use --scale tiny (make reproduce-table1 SCALE=tiny) on CPUs, or --dry-run to see the plan")
-    if scale.name == "paper" and todo and not args.yes:
-        print("Starting in 10 seconds (Ctrl-C to stop; --yes skips this pause).")
-        time.sleep(10)
+                     f"use {cpu_scales or 'a scale with needs_gpu=False'} on CPUs, or --dry-run to see the plan")
+    if todo and scale.confirm_seconds and not args.yes:
+        print(f"Starting in {scale.confirm_seconds} seconds (Ctrl-C to stop; --yes skips this pause).")
+        time.sleep(scale.confirm_seconds)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     failures = run_all(todo, scale, parallel, gpus) if todo else []

@@ -117,6 +117,7 @@ class Trainer:
                 gradient_checkpointing=config.model.gradient_checkpointing,
                 loss=PolicyLossConfig(
                     variant=algorithm.policy_loss,
+                    variant_params=dict(algorithm.policy_loss_kwargs),
                     eps_low=algorithm.eps_low,
                     eps_high=algorithm.eps_high,
                     dual_clip=algorithm.dual_clip,

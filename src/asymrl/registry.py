@@ -1,0 +1,69 @@
+"""One registry class for every pluggable kind (estimators, policy losses, rewards, engines, ...).
+
+A registry maps a name to an implementation. What a config may set for an implementation is read
+from its signature: every keyword parameter after the ``leading`` positional ones the caller always
+passes, except the ``fixed`` names the caller also always passes. Its type for converting config
+values is its annotation, else its default's type, else ``typing.Any``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from typing import Any, Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, *, leading: int = 0, fixed: tuple[str, ...] = ()):
+        self.kind = kind
+        self.leading = leading
+        self.fixed = fixed
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding an implementation under ``name`` (a name is registered once)."""
+
+        def decorator(implementation: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = implementation
+            return implementation
+
+        return decorator
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def available(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(str(name), self._entries, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise KeyError(f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.available())})") from None
+
+    def parameters(self, name: str) -> dict[str, Any]:
+        """The configurable keyword parameters of ``name`` with their defaults (``inspect.Parameter.empty``
+        for a required one)."""
+        signature = inspect.signature(self.get(name))
+        return {p.name: p.default for p in list(signature.parameters.values())[self.leading:]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in self.fixed}
+
+    def parameter_types(self, name: str) -> dict[str, Any]:
+        """Each configurable parameter's type, for converting config values."""
+        implementation = self.get(name)
+        try:
+            hints = typing.get_type_hints(implementation.__init__ if inspect.isclass(implementation) else implementation)
+        except (NameError, TypeError):  # an annotation naming something not importable at run time
+            hints = {}
+        return {parameter: hints.get(parameter, Any if default is None or default is inspect.Parameter.empty else type(default))
+                for parameter, default in self.parameters(name).items()}
