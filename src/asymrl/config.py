@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,15 @@ class DataConfig:
     enable_thinking: Optional[bool] = knob(None, "passed to the chat template (Qwen3: False = non-thinking mode)")
     max_prompt_tokens: int = knob(512, "prompts longer than this are dropped")
     validation_size: Optional[int] = knob(None, "use only the first N validation problems")
+
+
+@dataclass
+class RewardConfig:
+    name: str = knob("math", "reward: a registered name (asymrl.reward.available(); math = the verifier) or module:function")
+    kwargs: dict = knob(dict, "keyword arguments of the reward, checked against its signature (reward.kwargs.NAME=VALUE)")
+    timeout_s: float = knob(2.0, "time limit per case; a case that overruns is killed, scores 0 and is counted (reward/timeouts)")
+    num_workers: Optional[int] = knob(None, "reward worker processes (default: min(4, CPU count))")
+    memory_mb: int = knob(2048, "address-space cap of each reward worker, in MiB")
 
 
 @dataclass
@@ -144,6 +154,7 @@ class LogConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -179,7 +190,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """``value`` converted to the field's type, or a ValueError naming the key."""
     hints = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
-    if origin is typing.Union:  # Optional[X]
+    if origin in (typing.Union, types.UnionType):  # Optional[X], X | None
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         return _coerce(key, value, next(h for h in hints if h is not type(None)))
@@ -210,6 +221,12 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             value = yaml.safe_load(value) if value.startswith("[") else [v for v in value.split(",") if v]
         if not isinstance(value, list):
             raise ValueError(f"{key}: expected a list, got {value!r}")
+        return value
+    if annotation is dict or origin is dict:
+        if isinstance(value, str) and value.strip().startswith("{"):
+            value = yaml.safe_load(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a mapping (or {key}.NAME=VALUE), got {value!r}")
         return value
     if annotation is str:
         if not isinstance(value, (str, int, float)):
@@ -259,6 +276,11 @@ def build_config(values: dict[str, Any]) -> Config:
     config = Config()
     errors = []
     for key, value in values.items():
+        parent, _, entry = key.rpartition(".")
+        if key not in keys and parent in keys and _is_mapping(parent):  # reward.kwargs.scale=0.5: one entry
+            section, name = parent.split(".", 1)
+            getattr(getattr(config, section), name)[entry] = value
+            continue
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
             errors.append(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
@@ -270,10 +292,37 @@ def build_config(values: dict[str, Any]) -> Config:
         except ValueError as error:
             errors.append(str(error))
     if not errors:
-        errors = validate(config)
+        errors = _type_reward_kwargs(config.reward) + validate(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     return config
+
+
+def _is_mapping(key: str) -> bool:
+    """Whether the field ``key`` (section.name) holds a mapping, whose entries are keys of their own."""
+    section, name = key.split(".", 1)
+    section_type = next(f for f in dataclasses.fields(Config) if f.name == section).default_factory
+    annotation = typing.get_type_hints(section_type)[name]
+    return annotation is dict or typing.get_origin(annotation) is dict
+
+
+def _type_reward_kwargs(reward: RewardConfig) -> list[str]:
+    """``reward.kwargs`` checked against the reward's signature and converted to its parameters' types
+    (command-line values arrive as text); each problem names ``reward.name`` or ``reward.kwargs.<name>``."""
+    from asymrl import reward as rewards
+
+    try:
+        fn = rewards.get(reward.name)
+    except ValueError as error:
+        return [f"reward.name: {error}"]
+    errors = rewards.check_kwargs(fn, reward.kwargs)
+    for name, annotation in rewards.parameters(fn).items():
+        if name in reward.kwargs:
+            try:
+                reward.kwargs[name] = _coerce(f"reward.kwargs.{name}", reward.kwargs[name], annotation)
+            except ValueError as error:
+                errors.append(str(error))
+    return errors
 
 
 def validate(config: Config) -> list[str]:
@@ -325,6 +374,16 @@ def help_text() -> str:
         default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
         lines.append(f"  {key} = {default!r}\n      {item.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+def reward_from_cli(name: str, kwargs: list[str], timeout_s: float = RewardConfig.timeout_s) -> RewardConfig:
+    """A checked ``RewardConfig`` from a command line's reward name, ``NAME=VALUE`` kwargs and time
+    limit (``evaluate``, the toy report); raises ConfigError naming the bad key."""
+    values: dict[str, Any] = {"reward.name": name, "reward.timeout_s": timeout_s}
+    for item in kwargs:
+        key, value = parse_override(item)
+        values[f"reward.kwargs.{key}"] = value
+    return build_config(values).reward
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
