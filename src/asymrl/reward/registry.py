@@ -75,7 +75,7 @@ def get(name: str) -> RewardFn:
                          + f"; registered: {', '.join(available())}; or give module:function")
     try:
         fn = resolve_reference(name)
-    except (ImportError, AttributeError) as error:
+    except Exception as error:  # a missing module or name, or one that fails on import
         raise ValueError(f"cannot import reward {name!r}: {type(error).__name__}: {error}") from None
     if not callable(fn):
         raise ValueError(f"reward {name!r} is a {type(fn).__name__}, not a function")
@@ -100,22 +100,22 @@ def parameters(fn: RewardFn) -> dict[str, Any]:
 
 def check_kwargs(fn: RewardFn, kwargs: dict[str, Any]) -> list[str]:
     """Problems of ``kwargs`` for ``fn`` (unknown or missing parameters), each naming ``reward.kwargs.<name>``."""
-    signature = inspect.signature(fn)
+    signature, label = inspect.signature(fn), getattr(fn, "__qualname__", repr(fn))
     params = list(signature.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(positional) < 2 and not any(p.kind == p.VAR_POSITIONAL for p in params):
-        return [f"reward.name: {fn.__qualname__}{signature} must take (response, example, **kwargs)"]
+        return [f"reward.name: {label}{signature} must take (response, example, **kwargs)"]
     accepted = parameters(fn)
     problems = []
     if not any(p.kind == p.VAR_KEYWORD for p in params):
         for name in kwargs:
             if name not in accepted:
                 close = difflib.get_close_matches(name, accepted, n=1)
-                problems.append(f"reward.kwargs.{name}: {fn.__qualname__} has no parameter {name!r}"
+                problems.append(f"reward.kwargs.{name}: {label} has no parameter {name!r}"
                                 + (f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(accepted) or 'none'}"))
     for p in params[2:]:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty and p.name not in kwargs:
-            problems.append(f"reward.kwargs.{p.name}: required by {fn.__qualname__}, not set")
+            problems.append(f"reward.kwargs.{p.name}: required by {label}, not set")
     return problems
 
 
