@@ -1,4 +1,4 @@
-"""Avg@k evaluation through the rollout engine and the verifier, on the tiny base policy."""
+"""Avg@k evaluation through the rollout engine and the reward, on the tiny base policy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import json
 import math
 
 import pytest
+from transformers import AutoTokenizer
 
+from asymrl.config import Config
+from asymrl.prompts import render_prompt
 from asymrl.evaluate import mean_and_standard_error, parse_args, evaluate, samples_for
 from asymrl.toy.build import ensure_base_policy
 
@@ -41,3 +44,26 @@ def test_evaluate_the_tiny_policy_on_toy_validation(tmp_path):
     assert 0 < result["accuracy"] < 100  # the base policy solves some, not all
     assert any(s["extracted"] == r["answer"] for r in rows for s in r["samples"])
     assert json.loads((tmp_path / "summary.json").read_text())["benchmarks"]["toy:validation"]["accuracy"] == result["accuracy"]
+
+
+def test_the_default_evaluation_prompt_is_the_training_prompt():
+    tokenizer = AutoTokenizer.from_pretrained(ensure_base_policy("tiny"))
+    evaluation, training = parse_args(["--checkpoint", "x"]), Config().data
+    problem = "Compute 12+30."
+    prompt = render_prompt(problem, tokenizer, evaluation.prompt_template, evaluation.use_chat_template, evaluation.enable_thinking)
+    assert prompt == render_prompt(problem, tokenizer, training.prompt_template, training.use_chat_template, training.enable_thinking)
+    assert "final answer within \\boxed{}." in prompt
+
+
+def test_evaluate_scores_with_the_reward_named_on_the_command_line(tmp_path):
+    arguments = ["--checkpoint", str(ensure_base_policy("tiny")), "--benchmarks", "toy:validation", "--samples", "toy:validation=2",
+                 "--limit", "3", "--max-new-tokens", "8", "--backend", "transformers", "--dtype", "float32", "--device", "cpu",
+                 "--prompt-template", "{problem}", "--out", str(tmp_path), "--reward", "reward_functions:constant"]
+    config = parse_args([*arguments, "--reward-kwargs", "value=1"])
+    assert config.reward.name == "reward_functions:constant" and config.reward.kwargs == {"value": 1.0}
+    with pytest.raises(SystemExit):
+        parse_args([*arguments, "--reward-kwargs", "valeu=1"])
+    result = evaluate(config)["benchmarks"]["toy:validation"]
+    assert result["accuracy"] == 100.0 and result["reward_errors"] == 0 and result["reward_timeouts"] == 0
+    rows = [json.loads(line) for line in (tmp_path / "toy_validation.jsonl").read_text().splitlines()]
+    assert [s["reward"] for r in rows for s in r["samples"]] == [1.0] * 6

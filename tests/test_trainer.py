@@ -144,7 +144,23 @@ def test_the_engine_sleeps_through_the_update_and_is_synced_after_waking(tmp_pat
     trainer.step(0, trainer.sampler.next_batch())
     assert calls == ["generate", "sleep", "wake_up", "update_weights"]
     trainer.engine.close()
-    trainer.verifier.close()
+    trainer.reward.close()
+
+
+def test_a_reward_chosen_by_config_scores_the_rollouts(tmp_path):
+    """reward.name and reward.kwargs reach the trainer's scoring, through the reward worker pool."""
+    from asymrl.config import parse_args
+    from asymrl.trainer import Trainer
+
+    overrides = ["reward.name=reward_functions:constant", "reward.kwargs.value=1", f"train.output_dir={tmp_path}"]
+    trainer = Trainer(parse_args([*SMALL_RUN, *overrides]))
+    try:
+        metrics = trainer.step(0, trainer.sampler.next_batch())
+    finally:
+        trainer.engine.close()
+        trainer.reward.close()
+    assert metrics["reward/mean"] == 1.0 and metrics["groups/all_solved_frac"] == 1.0
+    assert [metrics[f"reward/{name}"] for name in ("timeouts", "errors", "crashes")] == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("case", ["malformed", "empty", "missing_model"])

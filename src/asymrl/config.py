@@ -57,6 +57,15 @@ class DataConfig:
 
 
 @dataclass
+class RewardConfig:
+    name: str = knob("math", "reward: a registered name (asymrl.reward.available(); math = the verifier) or module:function")
+    kwargs: dict = knob(dict, "keyword arguments of the reward, checked against its signature (reward.kwargs.NAME=VALUE)")
+    timeout_s: float = knob(2.0, "time limit per case; a case that overruns is killed, scores 0 and is counted (reward/timeouts)")
+    num_workers: Optional[int] = knob(None, "reward worker processes (default: min(4, CPU count))")
+    memory_mb: int = knob(2048, "address-space cap of each reward worker, in MiB")
+
+
+@dataclass
 class RolloutConfig:
     backend: Literal["auto", "vllm", "transformers"] = knob("auto", "generation engine (auto: vLLM when importable)")
     group_size: int = knob(8, "G: rollouts per prompt")
@@ -162,6 +171,7 @@ class LogConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -351,7 +361,7 @@ def build_config(values: dict[str, Any]) -> Config:
             errors.append(str(error))
     errors += check_estimator_params(config.algorithm) + check_policy_loss_params(config.algorithm)
     if not errors:
-        errors = validate(config)
+        errors = check_reward_params(config.reward) + validate(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     return config
@@ -369,8 +379,7 @@ def _yaml_scalar(value: Any) -> Any:
 
 def check_kwargs(key: str, kwargs: dict, registry, name: str) -> tuple[dict, list[str]]:
     """``kwargs`` of the registered ``name`` checked against its signature and converted by each
-    parameter's type; returns (converted kwargs, errors naming ``<key>.<parameter>``). Parameters
-    without a default must be given."""
+    parameter's type; returns (converted kwargs, errors naming ``<key>.<parameter>``)."""
     types = registry.parameter_types(name)
     accepted = f"it takes {', '.join(types)}" if types else "it takes no parameters"
     converted, errors = {}, []
@@ -431,6 +440,22 @@ def check_policy_loss_params(algorithm: AlgorithmConfig) -> list[str]:
     return errors + _missing(key, POLICY_LOSSES, name, algorithm.policy_loss_kwargs)
 
 
+def check_reward_params(reward: RewardConfig) -> list[str]:
+    """``reward.kwargs`` against the reward's signature (after ``response, example``), converted in
+    place; each problem names ``reward.name`` or ``reward.kwargs.<name>``."""
+    from asymrl.reward import REWARDS
+
+    try:
+        fn = REWARDS.get(reward.name)
+    except (KeyError, ImportError, AttributeError) as error:
+        return [f"reward.name: {error.args[0] if error.args else error}"]
+    positional = [p for p in inspect.signature(fn).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        return [f"reward.name: {reward.name} must take (response, example, **kwargs)"]
+    reward.kwargs, errors = check_kwargs("reward.kwargs", reward.kwargs, REWARDS, reward.name)
+    return errors + _missing("reward.kwargs", REWARDS, reward.name, reward.kwargs)
+
+
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages
@@ -485,6 +510,16 @@ def help_text() -> str:
         default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
         lines.append(f"  {key} = {default!r}\n      {item.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+def reward_from_cli(name: str, kwargs: list[str], timeout_s: float = RewardConfig.timeout_s) -> RewardConfig:
+    """A checked ``RewardConfig`` from a command line's reward name, ``NAME=VALUE`` kwargs and time
+    limit (``evaluate``, the toy report); raises ConfigError naming the bad key."""
+    values: dict[str, Any] = {"reward.name": name, "reward.timeout_s": timeout_s}
+    for item in kwargs:
+        key, value = parse_override(item)
+        values[f"reward.kwargs.{key}"] = value
+    return build_config(values).reward
 
 
 def parse_args(argv: list[str] | None = None) -> Config:

@@ -1,4 +1,4 @@
-"""Avg@k evaluation of a policy on math benchmarks through the rollout engine and the verifier.
+"""Avg@k evaluation of a policy on math benchmarks through the rollout engine and the reward (default: the verifier).
 
     python -m asymrl.evaluate --checkpoint runs/asymgrpo/best \
         --benchmarks math500,aime24,aime25,amc23,olympiadbench --out runs/asymgrpo/eval
@@ -6,8 +6,9 @@
 Avg@k (PAPER.md section 5): k samples per problem at temperature 0.4, top-p 1.0; k = 5 for
 MATH-500 and OlympiadBench, 10 for AIME24, AIME25 and AMC23. The score of a benchmark is the mean
 over problems of each problem's fraction of correct samples; its standard error is taken over
-problems. Writes ``<out>/<benchmark>.jsonl`` (per problem: responses, extracted answers, verdicts)
-and ``<out>/summary.json``.
+problems. Writes ``<out>/<benchmark>.jsonl`` (per problem: responses, extracted answers, rewards)
+and ``<out>/summary.json``. ``--reward NAME --reward-kwargs K=V ...`` scores with another reward
+(the trainer's ``reward.name`` / ``reward.kwargs``); the prompt is the trainer's ``data.prompt_template``.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from asymrl.config import ConfigError, DataConfig, RewardConfig, reward_from_cli
 from asymrl.data import load_problems
 from asymrl.prompts import render_prompt
-from asymrl.reward import MathVerifier, extract_answer
+from asymrl.reward import build_reward, extract_answer
 from asymrl.rollout import SamplingParams, build_engine
 from asymrl.table1 import AVG_AT_K, mean_and_std
-
-QWEN_MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
-
 
 @dataclass
 class EvalConfig:
@@ -45,12 +44,13 @@ class EvalConfig:
     dtype: str = "bfloat16"
     device: str = "auto"
     local_dir: str | None = None
-    prompt_template: str = QWEN_MATH_TEMPLATE
+    prompt_template: str = DataConfig.prompt_template  # the training prompt, defined once
     use_chat_template: bool = True
     enable_thinking: bool | None = False
     limit: int | None = None
     seed: int = 0
     gpu_memory_utilization: float = 0.85
+    reward: RewardConfig = field(default_factory=RewardConfig)
 
 
 def samples_for(benchmark: str, config: EvalConfig) -> int:
@@ -84,8 +84,9 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
             max_model_len=config.max_new_tokens + 2048, gpu_memory_utilization=config.gpu_memory_utilization,
         )
     config.out.mkdir(parents=True, exist_ok=True)
-    summary = {"checkpoint": str(config.checkpoint), "temperature": config.temperature, "top_p": config.top_p, "benchmarks": {}}
-    with MathVerifier() as verifier:
+    summary = {"checkpoint": str(config.checkpoint), "temperature": config.temperature, "top_p": config.top_p,
+               "reward": config.reward.name, "benchmarks": {}}
+    with build_reward(config.reward) as reward:
         for benchmark in config.benchmarks:
             started = time.time()
             problems, _ = load_problems(benchmark, None, local_dir=config.local_dir)
@@ -98,8 +99,9 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
             params = SamplingParams(n=k, temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
             groups = engine.generate(prompts, params)
             responses = [c.text for group in groups for c in group]
-            references = [p["answer"] for p, group in zip(problems, groups) for _ in group]
-            verdicts = verifier.score_batch(responses, references)
+            examples = [p for p, group in zip(problems, groups) for _ in group]
+            before = reward.counts
+            verdicts = reward.score(responses, examples)
             per_problem, offset = [], 0
             with (config.out / f"{file_stem(benchmark)}.jsonl").open("w") as handle:
                 for problem, group in tqdm(list(zip(problems, groups)), desc=f"write {benchmark}", leave=False):
@@ -108,13 +110,14 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
                     per_problem.append(sum(scores) / len(scores))
                     handle.write(json.dumps({
                         "id": problem["id"], "answer": problem["answer"], "accuracy": per_problem[-1],
-                        "samples": [{"response": c.text, "extracted": extract_answer(c.text), "correct": bool(s),
+                        "samples": [{"response": c.text, "extracted": extract_answer(c.text), "reward": s, "correct": s == 1.0,
                                      "finish_reason": c.finish_reason} for c, s in zip(group, scores)],
                     }) + "\n")
             mean, error = mean_and_standard_error(per_problem)
             summary["benchmarks"][benchmark] = {
                 "avg_at_k": k, "problems": len(problems), "accuracy": 100 * mean, "standard_error": 100 * error,
                 "seconds": round(time.time() - started, 1),
+                **{f"reward_{name}": count - before[name] for name, count in reward.counts.items()},  # each scored 0
             }
             print(f"{benchmark}: Avg@{k} = {100 * mean:.2f} ± {100 * error:.2f} over {len(problems)} problems")
     if owns_engine:
@@ -143,7 +146,14 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--enable-thinking", action="store_true")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
     parser.add_argument("--seed", type=int, default=EvalConfig.seed)
+    parser.add_argument("--reward", default=RewardConfig.name, help="reward: a registered name or module:function (as reward.name)")
+    parser.add_argument("--reward-kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword arguments of the reward")
+    parser.add_argument("--reward-timeout", type=float, default=RewardConfig.timeout_s, help="seconds per case (as reward.timeout_s)")
     args = parser.parse_args(argv)
+    try:
+        reward = reward_from_cli(args.reward, args.reward_kwargs, args.reward_timeout)
+    except ConfigError as error:
+        parser.error(str(error))
     samples = {}
     for item in filter(None, args.samples.split(",")):
         name, _, value = item.partition("=")
@@ -156,6 +166,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, backend=args.backend, dtype=args.dtype,
         device=args.device, local_dir=args.local_dir, prompt_template=args.prompt_template,
         use_chat_template=not args.no_chat_template, enable_thinking=args.enable_thinking, limit=args.limit, seed=args.seed,
+        reward=reward,
     )
 
 

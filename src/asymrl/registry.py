@@ -1,6 +1,7 @@
 """One registry class for every pluggable kind (estimators, policy losses, rewards, engines, ...).
 
-A registry maps a name to an implementation. What a config may set for an implementation is read
+A registry maps a name to an implementation; ``get`` also accepts ``module:qualname`` for an
+implementation that was never registered (imported). What a config may set for an implementation is read
 from its signature: every keyword parameter after the ``leading`` positional ones the caller always
 passes, except the ``fixed`` names the caller also always passes. Its type for converting config
 values is its annotation, else its default's type, else ``typing.Any``.
@@ -9,11 +10,29 @@ values is its annotation, else its default's type, else ``typing.Any``.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import typing
 from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def import_reference(reference: str) -> Any:
+    """The object named by ``"module:qualname"`` (``"my_rewards:exact_match"``), imported."""
+    module_name, _, qualname = reference.partition(":")
+    target = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def configurable_parameters(implementation: Callable, leading: int = 0, fixed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Keyword parameters of ``implementation`` after its ``leading`` ones, except ``fixed``, with
+    their defaults (``inspect.Parameter.empty`` for a required one)."""
+    signature = inspect.signature(implementation)
+    return {p.name: p.default for p in list(signature.parameters.values())[leading:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in fixed}
 
 
 class Registry(Generic[T]):
@@ -44,19 +63,23 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def get(self, name: str) -> T:
-        try:
+        """The implementation registered as ``name``, or the one ``module:qualname`` names (imported)."""
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            close = difflib.get_close_matches(str(name), self._entries, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.available())})") from None
+        if ":" in str(name):
+            try:
+                return import_reference(name)
+            except Exception as error:  # a missing module or name, or one that fails on import
+                raise KeyError(f"cannot import {self.kind} {name!r}: {type(error).__name__}: {error}") from None
+        close = difflib.get_close_matches(str(name), self._entries, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.available())}; "
+                       f"or module:name)") from None
 
     def parameters(self, name: str) -> dict[str, Any]:
         """The configurable keyword parameters of ``name`` with their defaults (``inspect.Parameter.empty``
         for a required one)."""
-        signature = inspect.signature(self.get(name))
-        return {p.name: p.default for p in list(signature.parameters.values())[self.leading:]
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in self.fixed}
+        return configurable_parameters(self.get(name), self.leading, self.fixed)
 
     def parameter_types(self, name: str) -> dict[str, Any]:
         """Each configurable parameter's type, for converting config values."""

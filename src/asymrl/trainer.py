@@ -1,14 +1,14 @@
 """The RLVR loop. One step, as in the paper's algorithm box:
 
     prompts -> G rollouts each (rollout engine)
-            -> rewards (verifier, process pool)
+            -> rewards (reward registry, killable process pool)
             -> advantages (estimator registry)
             -> old log-probs and entropies (training model, chunked)
             -> PPO mini-batch update(s), token-mean over the whole mini-batch
             -> new weights pushed to the rollout engine
 
 Each rank owns a colocated rollout engine and a slice of every step's prompts; whole groups stay on
-one rank, so advantages need no communication. Everything else (config, data, engines, verifier,
+one rank, so advantages need no communication. Everything else (config, data, engines, rewards,
 estimators, loss, update, metrics, checkpoints) lives in its own module; this file only wires them.
 """
 
@@ -18,7 +18,6 @@ import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -31,11 +30,9 @@ from asymrl.data import DataError, PromptSampler, load_problems
 from asymrl.loss import PolicyLossConfig
 from asymrl.metrics import MetricsLog
 from asymrl.prompts import render_prompt
-from asymrl.reward import MathVerifier
+from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, load_frozen_policy, release_process_group
-
-RewardFn = Callable[[str, dict], float]
 
 
 class PhaseTimer:
@@ -54,12 +51,14 @@ class PhaseTimer:
 class Trainer:
     """``Trainer(config).train()``: what ``train.py`` and ``import asymrl`` both run.
 
-    ``reward_fn(response, example) -> float`` replaces the math verifier when given.
+    ``reward_fn(response, example, **reward.kwargs) -> float`` replaces ``reward.name`` when given; like
+    every reward it runs in the reward worker pool, so it must be importable (``asymrl.reward.registry``).
     """
 
     def __init__(self, config: Config, reward_fn: RewardFn | None = None):
         cpu_thread_setup()
         self.config = config
+        self.reward = build_reward(config.reward, reward_fn)  # first: a reward that cannot run fails before any loading
         train, rollout = config.train, config.rollout
         self.group_size = rollout.group_size
         # The world size shapes every batch, and the accelerator needs those shapes at creation.
@@ -146,8 +145,6 @@ class Trainer:
             static_cache=rollout.static_cache,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
-        self.reward_fn = reward_fn
-        self.verifier = MathVerifier() if reward_fn is None else None
         self.log = MetricsLog(self.run_dir, tensorboard=config.log.tensorboard, enabled=acc.is_main_process)
         self.state = {"step": 0, "best_val_accuracy": None, "best_step": None, "initial_val_accuracy": None,
                       "final_val_accuracy": None, "wall_s": 0.0, "skipped_steps": 0}
@@ -181,12 +178,11 @@ class Trainer:
     def _rank_slice(self, items: list) -> list:
         return items[self.accelerator.process_index :: self.accelerator.num_processes]
 
-    def _rewards(self, responses: list[str], examples: list[dict]) -> tuple[list[float], int]:
-        if self.reward_fn is not None:
-            return [float(self.reward_fn(r, e)) for r, e in zip(responses, examples)], 0
-        before = self.verifier.num_timeouts
-        scores = self.verifier.score_batch(responses, [e["answer"] for e in examples])
-        return scores, self.verifier.num_timeouts - before
+    def _rewards(self, responses: list[str], examples: list[dict]) -> tuple[list[float], dict[str, int]]:
+        """Scores, and how many cases of this batch timed out / raised / crashed (each scored 0)."""
+        before = self.reward.counts
+        scores = self.reward.score(responses, examples)
+        return scores, {name: count - before[name] for name, count in self.reward.counts.items()}
 
     def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """Concatenate a per-rank tensor (same shape on every rank) over ranks, on the CPU."""
@@ -214,7 +210,7 @@ class Trainer:
 
         with timer("verify"):
             examples = [p for p in local for _ in range(G)]
-            scores, timeouts = self._rewards([c.text for c in completions], examples)
+            scores, failures = self._rewards([c.text for c in completions], examples)
             rewards = torch.tensor(scores, dtype=torch.float32).view(len(local), G)
 
         with timer("advantages"):
@@ -272,7 +268,7 @@ class Trainer:
         if step < config.log.covariance_steps:
             out.update(diagnostics.covariance_by_accuracy(g_logp, g_adv, g_rewards))
         out["groups/zero_advantage_frac"] = float((g_adv == 0).all(dim=1).float().mean())
-        out["reward/verifier_timeouts"] = float(self._gather(torch.tensor([float(timeouts)])).sum())
+        out.update({f"reward/{name}": float(self._gather(torch.tensor([float(n)])).sum()) for name, n in failures.items()})
         out.update({k: float(self._gather(torch.tensor([float(v)])).mean()) for k, v in actor.items()})
         out.update({k: float(self._gather(torch.tensor([v])).mean()) for k, v in self.updater.take_padding_statistics().items()})
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
@@ -400,8 +396,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.log.close()
-        if self.verifier is not None:
-            self.verifier.close()
+        self.reward.close()
         self.engine.close()
         release_process_group()
         return summary

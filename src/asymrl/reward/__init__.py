@@ -1,29 +1,17 @@
-"""Rewards: the math verifier (default) and the pluggable ``reward_fn(response, example)`` contract."""
+"""Rewards: a registry of ``fn(response, example, **kwargs) -> float`` chosen by ``reward.name``, the
+math verifier (``math``, the default), and ``build_reward``, which runs any of them in killable
+worker processes with a time limit (``asymrl.reward.pool``)."""
 
 from __future__ import annotations
-
-import atexit
 
 from asymrl.reward.equivalence import fast_verdict, symbolic_equal
 from asymrl.reward.extract import extract_answer
 from asymrl.reward.normalize import normalize
-from asymrl.reward.pool import MathVerifier
+from asymrl.reward.pool import PooledReward, WorkerStartError
+from asymrl.reward.registry import REWARDS, RewardFn, available, build_reward, get, reference_of, register
+from asymrl.reward.verifier import MathVerifier, math_reward, verify
 
-_default: MathVerifier | None = None
-
-
-def verify(response: str, reference: str) -> float:
-    """1.0 if the final answer of ``response`` is equivalent to ``reference``, else 0.0."""
-    global _default
-    if _default is None:
-        _default = MathVerifier(num_workers=1)
-        atexit.register(_default.close)
-    return _default.score_batch([response], [reference])[0]
-
-
-def math_reward(response: str, example: dict) -> float:
-    """The default ``reward_fn``: ``verify`` against ``example["answer"]``."""
-    return verify(response, example["answer"])
-
-
-__all__ = ["MathVerifier", "extract_answer", "fast_verdict", "math_reward", "normalize", "symbolic_equal", "verify"]
+__all__ = [
+    "MathVerifier", "PooledReward", "REWARDS", "RewardFn", "WorkerStartError", "available", "build_reward", "extract_answer",
+    "fast_verdict", "get", "math_reward", "normalize", "reference_of", "register", "symbolic_equal", "verify",
+]

@@ -13,23 +13,25 @@ import argparse
 import json
 from pathlib import Path
 
+from asymrl.config import ConfigError, RewardConfig, reward_from_cli
 from asymrl.data import load_problems
 from asymrl.prompts import render_prompt
-from asymrl.reward import MathVerifier
+from asymrl.reward import build_reward
 from asymrl.rollout import SamplingParams, build_engine
 
 
 def measure(model_dir, split: str = "validation", limit: int | None = None, group_size: int = 8, backend: str = "transformers",
-            max_new_tokens: int = 96, seed: int = 0, device: str = "cpu") -> dict:
+            max_new_tokens: int = 96, seed: int = 0, device: str = "cpu", reward: RewardConfig | None = None) -> dict:
+    reward = reward or RewardConfig()
     problems, _ = load_problems(f"toy:{split}")
     problems = problems[:limit] if limit else problems
     engine = build_engine(backend, model_dir, seed=seed, max_model_len=256, device=device)
     prompts = [render_prompt(p["problem"], engine.tokenizer, "{problem}") for p in problems]
     greedy = engine.generate(prompts, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens))
     sampled = engine.generate(prompts, SamplingParams(n=group_size, temperature=1.0, max_new_tokens=max_new_tokens, seed=seed))
-    with MathVerifier() as verifier:
-        greedy_scores = verifier.score_batch([g[0].text for g in greedy], [p["answer"] for p in problems])
-        flat = verifier.score_batch([c.text for g in sampled for c in g], [p["answer"] for p in problems for _ in range(group_size)])
+    with build_reward(reward) as scorer:
+        greedy_scores = scorer.score([g[0].text for g in greedy], problems)
+        flat = scorer.score([c.text for g in sampled for c in g], [p for p in problems for _ in range(group_size)])
     engine.close()
     per_level: dict[int, dict[str, list[float]]] = {}
     lengths = []
@@ -48,7 +50,8 @@ def measure(model_dir, split: str = "validation", limit: int | None = None, grou
 
     everything = {key: [v for s in per_level.values() for v in s[key]] for key in ("greedy", "sampled", "pass", "mixed")}
     return {
-        "model": str(model_dir), "split": split, "group_size": group_size, "mean_response_tokens": _mean(lengths),
+        "model": str(model_dir), "split": split, "reward": reward.name, "group_size": group_size,
+        "mean_response_tokens": _mean(lengths),
         "overall": summarise(everything), "levels": {str(level): summarise(per_level[level]) for level in sorted(per_level)},
     }
 
@@ -75,12 +78,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", default="tiny", help="embedded preset measured when --model is not given")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/toy_base_policy.json"))
+    parser.add_argument("--reward", default=RewardConfig.name, help="reward: a registered name or module:function (as reward.name)")
+    parser.add_argument("--reward-kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword arguments of the reward")
     args = parser.parse_args()
+    try:
+        reward = reward_from_cli(args.reward, args.reward_kwargs)
+    except ConfigError as error:
+        parser.error(str(error))
     if args.model is None:
         from asymrl.toy.build import ensure_base_policy
 
         args.model = ensure_base_policy(args.preset)
-    report = measure(args.model, args.split, args.limit, backend=args.backend, device=args.device)
+    report = measure(args.model, args.split, args.limit, backend=args.backend, device=args.device, reward=reward)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(to_markdown(report))
