@@ -6,8 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from asymrl import rollout
 from asymrl.logprobs import sequence_logprobs
-from asymrl.rollout import SamplingParams, build_engine, collate, push_weights, vllm_available
+from asymrl.rollout import SamplingParams, TransformersEngine, TransformersOptions, build_engine, collate, push_weights, vllm_available
 from asymrl.toy.build import ensure_base_policy
 
 PROMPTS = [[{"role": "user", "content": "Compute 47+38."}], [{"role": "user", "content": "Solve 3x+7=22."}], "<|user|>Reduce 18/24.<|assistant|>"]
@@ -141,10 +142,34 @@ def test_vllm_weight_update_in_place(vllm_engine, policy_dir):
 
 
 def test_static_cache_gives_the_same_greedy_outputs(policy_dir, hf_engine):
-    # The static KV cache (compiled decode on GPUs, rollout.static_cache) changes speed, not outputs.
-    static = build_engine("transformers", policy_dir, static_cache=True)
+    # The static KV cache (compiled decode on GPUs, rollout.transformers.static_cache) changes speed, not outputs.
+    static = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(static_cache=True)})
     assert static.static_cache
     assert greedy_ids(static) == greedy_ids(hf_engine)
+
+
+def test_engines_are_registered_by_name_with_their_options(policy_dir):
+    assert {"transformers", "vllm"} <= set(rollout.available()) and rollout.choices()[0] == "auto"
+    assert rollout.get("transformers") is TransformersEngine and rollout.get("vllm").Options is rollout.VLLMOptions
+    assert rollout.resolve("auto") == ("vllm" if vllm_available() else "transformers")
+    with pytest.raises(KeyError, match="unknown rollout engine 'vlm'; available: auto, transformers, vllm"):
+        build_engine("vlm", policy_dir)
+    # The chosen engine takes its own entry of the options mapping; the other engines' are ignored.
+    engine = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(max_batch_rows=3), "vllm": rollout.VLLMOptions()})
+    assert engine.max_batch_rows == 3 and not engine.static_cache
+    assert build_engine("transformers", policy_dir).max_batch_rows == TransformersOptions().max_batch_rows
+    with pytest.raises(TypeError, match="takes TransformersOptions options, got VLLMOptions"):
+        build_engine("transformers", policy_dir, {"transformers": rollout.VLLMOptions()})
+
+
+def test_register_refuses_duplicates_and_non_engines():
+    with pytest.raises(ValueError, match="'transformers' is already registered"):
+        rollout.register("transformers")(TransformersEngine)
+    with pytest.raises(ValueError, match="must be an identifier other than 'auto'"):
+        rollout.register("auto")(TransformersEngine)
+    with pytest.raises(TypeError, match="is not a RolloutEngine subclass"):
+        rollout.register("not_an_engine")(dict)
+    assert "auto" not in rollout.available() and "not_an_engine" not in rollout.available()
 
 
 ENGINE_SYNC_RUN = [

@@ -49,7 +49,7 @@ _TOY = {
     "data.enable_thinking": None,
     "rollout.backend": "transformers",
     "rollout.max_new_tokens": 64,
-    "rollout.sleep_mode": False,
+    "rollout.vllm.sleep_mode": False,
     "train.micro_batch_size": 64,
     "train.epochs": 1,
     "train.save_every": 10,

@@ -128,12 +128,10 @@ class Trainer:
         self.engine = build_engine(
             rollout.backend,
             self.model_dir,
+            rollout.engine_options,
             dtype=config.model.dtype,
             device=str(acc.device),
             seed=train.seed + acc.process_index,
-            gpu_memory_utilization=rollout.gpu_memory_utilization,
-            sleep_mode=rollout.sleep_mode,
-            static_cache=rollout.static_cache,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
         self.reward_fn = reward_fn

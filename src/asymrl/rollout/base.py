@@ -1,4 +1,4 @@
-"""The rollout-engine interface shared by the vLLM and transformers engines, and batching to tensors.
+"""The rollout-engine interface shared by every engine, what each is built from, and batching to tensors.
 
 Log-probs an engine returns are those of the distribution it sampled from: ``log_softmax(logits /
 temperature)`` of the full vocabulary (top-p truncation not renormalised), which is exactly what the
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from pathlib import Path
+from typing import ClassVar, Iterable, Union
 
 import torch
 
@@ -45,9 +46,32 @@ class Completion:
         return [1] * len(self.response_ids)
 
 
-class RolloutEngine(ABC):
-    """Generates G completions per prompt and follows the trainer's weights."""
+@dataclass
+class EngineSetup:
+    """What every engine is built from, whichever it is; an engine's own settings are its ``Options``."""
 
+    model_dir: Union[str, Path]
+    dtype: str = "float32"
+    device: str = "cpu"
+    seed: int = 0
+    max_model_len: int = 2048  # longest prompt + response the engine must hold
+    use_chat_template: bool = True  # for prompts given as chat messages
+    enable_thinking: bool | None = None
+
+
+@dataclass
+class NoOptions:
+    """The options of an engine that has none of its own."""
+
+
+class RolloutEngine(ABC):
+    """Generates G completions per prompt and follows the trainer's weights.
+
+    An engine is built as ``Engine(setup, options)``; its ``Options`` dataclass is its config section
+    ``rollout.<name>`` once the class is registered (``asymrl.rollout.register``).
+    """
+
+    Options: ClassVar[type] = NoOptions
     tokenizer = None
 
     @abstractmethod
