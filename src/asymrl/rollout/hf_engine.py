@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from asymrl.rollout.base import Completion, EngineSetup, Prompt, RolloutEngine, SamplingParams, finish
 from asymrl.rollout.registry import register
@@ -52,6 +51,9 @@ class TransformersEngine(RolloutEngine):
     Options = TransformersOptions
 
     def __init__(self, setup: EngineSetup, options: TransformersOptions):
+        # Imported here: registering the engine (which every config does) need not load transformers.
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         self.tokenizer = AutoTokenizer.from_pretrained(setup.model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
