@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,12 +97,41 @@ def test_gather_named_is_one_collective_split_back_by_name():
     assert {k: v.tolist() for k, v in metrics.gather_named(local, lambda m: m).items()} == {k: v.tolist() for k, v in local.items()}
 
 
-def test_combine_rank_metrics_over_ranks_holding_different_keys():
-    per_rank = [{"actor/pg_loss": 1.0, "actor/clip_frac": 0.2, "reward/verifier_timeouts": 1.0},
+# Two ranks whose actor metrics differ in their keys (rank 1 alone holds kl_ref).
+RANK_METRICS = [{"actor/pg_loss": 1.0, "actor/clip_frac": 0.2, "reward/verifier_timeouts": 1.0},
                 {"actor/pg_loss": 3.0, "reward/verifier_timeouts": 2.0, "actor/kl_ref": 0.5}]
-    out = metrics.combine_rank_metrics(per_rank, summed={"reward/verifier_timeouts"})
-    assert list(out) == ["actor/clip_frac", "actor/kl_ref", "actor/pg_loss", "reward/verifier_timeouts"]
-    assert out == {"actor/clip_frac": 0.2, "actor/kl_ref": 0.5, "actor/pg_loss": 2.0, "reward/verifier_timeouts": 3.0}
+COMBINED = {"actor/clip_frac": 0.2, "actor/kl_ref": 0.5, "actor/pg_loss": 2.0, "reward/verifier_timeouts": 3.0}
+
+
+def test_combine_rank_metrics_over_ranks_holding_different_keys():
+    out = metrics.combine_rank_metrics(RANK_METRICS, summed={"reward/verifier_timeouts"})
+    assert list(out) == ["actor/clip_frac", "actor/kl_ref", "actor/pg_loss", "reward/verifier_timeouts"] and out == COMBINED
+    # One process, no process group: its own metrics.
+    assert metrics.reduce_rank_metrics(RANK_METRICS[0]) == dict(sorted(RANK_METRICS[0].items()))
+
+
+def _reduce_on_rank(rank: int, port: int, out_dir: str) -> None:
+    import json
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    combined = metrics.reduce_rank_metrics(RANK_METRICS[rank], summed={"reward/verifier_timeouts"})
+    torch.distributed.destroy_process_group()
+    (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(combined))
+
+
+@pytest.mark.distributed
+def test_reduce_rank_metrics_over_two_gloo_processes_with_different_keys(tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_reduce_on_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == COMBINED
 
 
 def test_registered_diagnostics_over_named_rollouts():

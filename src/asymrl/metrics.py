@@ -100,14 +100,24 @@ def gather_named(tensors: Mapping[str, torch.Tensor], gather: Callable[[torch.Te
 
 
 def combine_rank_metrics(per_rank: Sequence[Mapping[str, float]], summed: Collection[str] = ()) -> dict[str, float]:
-    """One metrics dict from every rank's own (gathered in one ``all_gather_object``): each key of the
-    sorted union is the mean over the ranks that hold it (the sum for ``summed`` keys), so ranks that
-    hold different keys need no second round."""
+    """One metrics dict from every rank's own: each key of the sorted union is the mean over the
+    ranks that hold it (the sum for ``summed`` keys)."""
     out = {}
     for key in sorted(set().union(*per_rank)):
         values = [float(metrics[key]) for metrics in per_rank if key in metrics]
         out[key] = sum(values) if key in summed else sum(values) / len(values)
     return out
+
+
+def reduce_rank_metrics(local: Mapping[str, float], summed: Collection[str] = ()) -> dict[str, float]:
+    """This rank's scalar metrics combined with every other rank's (``combine_rank_metrics``) after
+    ONE ``all_gather_object`` of the whole dict, so ranks holding different keys cannot hang it as
+    one collective per key would. Without a process group (one process) ``local`` alone."""
+    per_rank: list = [dict(local)]
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        per_rank = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(per_rank, dict(local))
+    return combine_rank_metrics(per_rank, summed)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:

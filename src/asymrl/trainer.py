@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from asymrl import advantages as estimators
@@ -178,12 +177,6 @@ class Trainer:
             return tensor
         return self.accelerator.gather(tensor.to(self.accelerator.device)).cpu()
 
-    def _gather_objects(self, item) -> list:
-        """Every rank's ``item`` (any picklable object), in rank order: one all_gather_object."""
-        if self.accelerator.num_processes == 1:
-            return [item]
-        return gather_object([item])
-
     # -- one step --------------------------------------------------------------------------------
 
     def step(self, step: int, problems: list[dict]) -> dict[str, float]:
@@ -256,8 +249,7 @@ class Trainer:
         gathered = {name: values.view(-1, G) for name, values in diagnostics.gather_named(rollouts, self._gather).items()}
         out = diagnostics.compute_diagnostics(gathered, step, config)
         # Scalars of each rank, in one collective whatever keys each rank holds.
-        per_rank = self._gather_objects({**actor, "reward/verifier_timeouts": float(timeouts)})
-        out.update(diagnostics.combine_rank_metrics(per_rank, summed={"reward/verifier_timeouts"}))
+        out.update(diagnostics.reduce_rank_metrics({**actor, "reward/verifier_timeouts": float(timeouts)}, summed={"reward/verifier_timeouts"}))
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
         generated = float(gathered["response_tokens"].sum())
         out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
