@@ -20,7 +20,7 @@ import torch
 
 from asymrl.data import load_problems
 from asymrl.prompts import render_prompt
-from asymrl.rollout import SamplingParams, build_engine, vllm_available
+from asymrl.rollout import SamplingParams, TransformersOptions, build_engine, vllm_available
 from asymrl.toy.build import ensure_base_policy
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--backends", default="transformers,transformers+static,vllm",
-                        help="transformers+static: the static KV cache (rollout.static_cache; compiled decode on GPUs)")
+                        help="transformers+static: the static KV cache (rollout.transformers.static_cache; compiled decode on GPUs)")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -44,7 +44,8 @@ def main() -> None:
         if name == "vllm" and not vllm_available():
             results.append({"backend": "vllm", "status": "vllm not installed"})
             continue
-        engine = build_engine(name, policy, dtype=args.dtype, device=args.device, max_model_len=160, static_cache=static_cache)
+        options = {"transformers": TransformersOptions(static_cache=static_cache)}
+        engine = build_engine(name, policy, options, dtype=args.dtype, device=args.device, max_model_len=160)
         prompts = [render_prompt(p["problem"], engine.tokenizer, "{problem}") for p in problems[: args.prompts]]
         params = SamplingParams(n=args.n, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
         engine.generate(prompts[:4], params)  # warm-up

@@ -82,7 +82,7 @@ def test_help_lists_every_key():
 
 
 def test_a_moved_key_names_its_new_place():
-    with pytest.raises(ConfigError, match=r"data.validation_size moved to eval.max_problems"):
+    with pytest.raises(ConfigError, match=r"data.validation_size: moved to eval.max_problems"):
         build_config({"data.validation_size": 10})
 
 
@@ -233,3 +233,44 @@ def test_inherit_lays_a_file_over_another(tmp_path):
     (tmp_path / "b.yaml").write_text("inherit: a.yaml\n")
     with pytest.raises(ConfigError, match="b.yaml: inherit: cycle .*a.yaml -> .*b.yaml -> .*a.yaml"):
         load_yaml(tmp_path / "a.yaml")
+
+
+def test_engine_sections_nest_in_yaml_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("rollout:\n  backend: vllm\n  group_size: 4\n  vllm:\n    gpu_memory_utilization: 0.7\n    sleep_mode: true\n")
+    config = parse_args(["--config", str(path), "rollout.transformers.static_cache=true", "rollout.transformers.max_batch_rows=32"])
+    options = config.rollout.engine_options
+    assert config.rollout.backend == "vllm" and config.rollout.group_size == 4
+    assert options["vllm"].gpu_memory_utilization == 0.7 and options["vllm"].sleep_mode is True
+    assert options["transformers"].static_cache is True and options["transformers"].max_batch_rows == 32
+    tree = config.to_dict()["rollout"]
+    assert tree["vllm"] == {"gpu_memory_utilization": 0.7, "sleep_mode": True} and "engine_options" not in tree
+    config.save(tmp_path / "saved.yaml")
+    assert parse_args(["--config", str(tmp_path / "saved.yaml")]) == config
+    text = help_text()
+    assert "rollout.vllm.sleep_mode = False" in text and "rollout.transformers.static_cache = False" in text
+
+
+def test_engine_options_errors_name_the_full_key():
+    with pytest.raises(ConfigError) as error:
+        build_config({"rollout.vllm.gpu_memory_utilization": "most", "rollout.vllm.sleep_modes": True})
+    message = str(error.value)
+    assert "rollout.vllm.gpu_memory_utilization: expected float, got 'most'" in message
+    assert "unknown key 'rollout.vllm.sleep_modes'; did you mean 'rollout.vllm.sleep_mode'?" in message
+
+
+def test_moved_keys_name_their_new_place(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("rollout:\n  gpu_memory_utilization: 0.5\n  sleep_mode: true\n")
+    with pytest.raises(ConfigError) as error:
+        parse_args(["--config", str(path), "rollout.static_cache=true"])
+    message = str(error.value)
+    assert "rollout.gpu_memory_utilization: moved to rollout.vllm.gpu_memory_utilization" in message
+    assert "rollout.sleep_mode: moved to rollout.vllm.sleep_mode" in message
+    assert "rollout.static_cache: moved to rollout.transformers.static_cache" in message
+
+
+def test_backend_is_checked_against_the_registry():
+    assert build_config({"rollout.backend": "transformers"}).rollout.backend == "transformers"
+    with pytest.raises(ConfigError, match="rollout.backend: 'vlm' is not registered; choose one of auto, transformers, vllm"):
+        build_config({"rollout.backend": "vlm"})

@@ -14,11 +14,18 @@ def module_name(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the asymrl modules it imports anywhere in its body (names resolved to modules)."""
+    """Module -> the asymrl modules it imports anywhere in its body (names resolved to modules), except
+    for annotations only."""
     modules = {module_name(p): p for p in (PACKAGE_ROOT / "asymrl").rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        # Imports under `if TYPE_CHECKING:` serve annotations only and never run.
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                       for statement in block.body for n in ast.walk(statement)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

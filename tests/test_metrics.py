@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,3 +78,87 @@ def test_resume_finds_only_complete_checkpoints(tmp_path):
     assert resolve_resume("never", tmp_path) is None
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         resolve_resume(str(checkpoint_dir(tmp_path, 8)), tmp_path)
+
+
+def test_gather_named_is_one_collective_split_back_by_name():
+    calls = []
+
+    def two_ranks(matrix):  # a stand-in for the gather over two ranks: this rank's rows, then the other's
+        calls.append(matrix.shape)
+        return torch.cat([matrix, matrix + 100])
+
+    local = {"rewards": torch.tensor([1.0, 0.0, 1.0]), "advantage": torch.tensor([0.5, -1.0, 0.25], dtype=torch.float64),
+             "response_tokens": torch.tensor([3.0, 4.0, 5.0])}
+    gathered = metrics.gather_named(local, two_ranks)
+    assert calls == [(3, 3)]  # one collective for every name
+    assert gathered["rewards"].tolist() == [1.0, 0.0, 1.0, 101.0, 100.0, 101.0]
+    assert gathered["advantage"].tolist() == [0.5, -1.0, 0.25, 100.5, 99.0, 100.25] and gathered["advantage"].dtype == torch.float64
+    assert gathered["response_tokens"].dtype == torch.float32
+    assert {k: v.tolist() for k, v in metrics.gather_named(local, lambda m: m).items()} == {k: v.tolist() for k, v in local.items()}
+
+
+# Two ranks whose actor metrics differ in their keys (rank 1 alone holds kl_ref).
+RANK_METRICS = [{"actor/pg_loss": 1.0, "actor/clip_frac": 0.2, "reward/verifier_timeouts": 1.0},
+                {"actor/pg_loss": 3.0, "reward/verifier_timeouts": 2.0, "actor/kl_ref": 0.5}]
+COMBINED = {"actor/clip_frac": 0.2, "actor/kl_ref": 0.5, "actor/pg_loss": 2.0, "reward/verifier_timeouts": 3.0}
+
+
+def test_combine_rank_metrics_over_ranks_holding_different_keys():
+    out = metrics.combine_rank_metrics(RANK_METRICS, summed={"reward/verifier_timeouts"})
+    assert list(out) == ["actor/clip_frac", "actor/kl_ref", "actor/pg_loss", "reward/verifier_timeouts"] and out == COMBINED
+    # One process, no process group: its own metrics.
+    assert metrics.reduce_rank_metrics(RANK_METRICS[0]) == dict(sorted(RANK_METRICS[0].items()))
+
+
+def _reduce_on_rank(rank: int, port: int, out_dir: str) -> None:
+    import json
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    combined = metrics.reduce_rank_metrics(RANK_METRICS[rank], summed={"reward/verifier_timeouts"})
+    torch.distributed.destroy_process_group()
+    (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(combined))
+
+
+@pytest.mark.distributed
+def test_reduce_rank_metrics_over_two_gloo_processes_with_different_keys(tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_reduce_on_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == COMBINED
+
+
+def test_registered_diagnostics_over_named_rollouts():
+    from asymrl.config import Config
+
+    rewards = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    rollouts = {
+        "rewards": rewards, "advantage": torch.tensor([[0.5, -1.0, 0.5], [0.0, 0.0, 0.0]]),
+        "entropy_sum": torch.tensor([[2.0, 9.0, 1.0], [3.0, 3.0, 3.0]]), "response_tokens": torch.tensor([[2.0, 3.0, 1.0], [3.0, 3.0, 3.0]]),
+        "mean_logprob": torch.tensor([[-2.0, -1.0, -3.0], [-1.0, -1.0, -1.0]]), "truncated": torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
+        "prompt_tokens": torch.full((2, 3), 7.0),
+    }
+    config = Config()
+    config.log.covariance_steps = 5
+    out = metrics.compute_diagnostics(rollouts, 0, config)
+    expected = {**metrics.group_outcomes(rewards),
+                **metrics.entropy_by_outcome(rollouts["entropy_sum"], rewards, rollouts["response_tokens"]),
+                **metrics.advantage_statistics(rollouts["advantage"], rewards),
+                **metrics.covariance_by_accuracy(rollouts["mean_logprob"], rollouts["advantage"], rewards),
+                **metrics.length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)}
+    assert out == expected
+    assert out["groups/zero_advantage_frac"] == 0.5 and out["response/truncated_frac"] == pytest.approx(1 / 6)
+    # The increment needs the log-probs after the update; the covariance only the first steps.
+    after = metrics.compute_diagnostics({**rollouts, "mean_logprob_after": rollouts["mean_logprob"] + 0.5}, 5, config)
+    assert after["logp_increment/correct"] == pytest.approx(0.5) and not any(k.startswith("cov/") for k in after)
+    assert [name for name, _ in metrics.DIAGNOSTICS.items()][:2] == ["group_outcomes", "entropy_by_outcome"]
+    assert [s.name for s in metrics.all_summaries()] == ["none_solved_mean", "all_solved_mean", "reward_final", "entropy_mean",
+                                                         "entropy_final", "logp_increment_correct_mean"]
+    with pytest.raises(ValueError, match="'group_outcomes' is already registered"):
+        metrics.diagnostic("group_outcomes")(lambda rollouts, step, config: {})

@@ -42,7 +42,7 @@ def test_every_row_resolves_to_its_full_config_of_before():
     for row, values in before.items():
         delta = load_yaml(reproduce.ROW_CONFIGS / f"{row}.yaml")
         assert build_config(delta) == build_config(values), row
-        assert len((reproduce.ROW_CONFIGS / f"{row}.yaml").read_text().splitlines()) <= (40 if row == "base" else 12), row
+        assert len((reproduce.ROW_CONFIGS / f"{row}.yaml").read_text().splitlines()) <= (42 if row == "base" else 12), row  # base: the full setting, engine sections nested
 
 
 def test_a_new_scale_follows_its_fields_not_its_name(tmp_path, capsys, monkeypatch):

@@ -6,8 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from asymrl import rollout
 from asymrl.logprobs import sequence_logprobs
-from asymrl.rollout import SamplingParams, build_engine, collate, push_weights, vllm_available
+from asymrl.rollout import SamplingParams, TransformersEngine, TransformersOptions, build_engine, collate, push_weights, vllm_available
 from asymrl.toy.build import ensure_base_policy
 
 PROMPTS = [[{"role": "user", "content": "Compute 47+38."}], [{"role": "user", "content": "Solve 3x+7=22."}], "<|user|>Reduce 18/24.<|assistant|>"]
@@ -51,6 +52,7 @@ def test_g_samples_per_prompt_with_consistent_masks(hf_engine):
         assert all(lp <= 0 for lp in completion.response_logprobs)
     assert len({tuple(c.response_ids) for c in groups[1]}) > 1, "samples of a prompt should differ"
     batch = collate(completions, hf_engine.tokenizer.pad_token_id)
+    assert set(batch) == {"input_ids", "attention_mask", "response_mask"}  # engine log-probs only when asked
     for row, completion in enumerate(completions):
         assert int(batch["response_mask"][row].sum()) == len(completion.response_ids)
         assert int(batch["attention_mask"][row].sum()) == len(completion.prompt_ids) + len(completion.response_ids)
@@ -69,7 +71,7 @@ def test_seeded_sampling_is_reproducible(hf_engine):
 def test_engine_logprobs_agree_with_trainer_recomputation(hf_engine, policy_dir, temperature):
     groups = hf_engine.generate(PROMPTS, SamplingParams(n=2, temperature=temperature, max_new_tokens=40, seed=1))
     completions = [c for g in groups for c in g]
-    batch = collate(completions, hf_engine.tokenizer.pad_token_id)
+    batch = collate(completions, hf_engine.tokenizer.pad_token_id, with_engine_logprobs=True)
     model = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
     with torch.no_grad():
         recomputed, _ = sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], temperature=temperature)
@@ -121,7 +123,7 @@ def test_vllm_samples_and_logprobs(vllm_engine, policy_dir):
     groups = vllm_engine.generate(PROMPTS, SamplingParams(n=4, temperature=1.0, max_new_tokens=40, seed=2))
     assert [len(g) for g in groups] == [4, 4, 4]
     completions = [c for g in groups for c in g]
-    batch = collate(completions, vllm_engine.tokenizer.pad_token_id)
+    batch = collate(completions, vllm_engine.tokenizer.pad_token_id, with_engine_logprobs=True)
     model = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
     with torch.no_grad():
         recomputed, _ = sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"])
@@ -141,10 +143,43 @@ def test_vllm_weight_update_in_place(vllm_engine, policy_dir):
 
 
 def test_static_cache_gives_the_same_greedy_outputs(policy_dir, hf_engine):
-    # The static KV cache (compiled decode on GPUs, rollout.static_cache) changes speed, not outputs.
-    static = build_engine("transformers", policy_dir, static_cache=True)
+    # The static KV cache (compiled decode on GPUs, rollout.transformers.static_cache) changes speed, not outputs.
+    static = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(static_cache=True)})
     assert static.static_cache
     assert greedy_ids(static) == greedy_ids(hf_engine)
+
+
+def test_engines_are_registered_by_name_with_their_options(policy_dir):
+    assert {"transformers", "vllm"} <= set(rollout.available()) and rollout.choices()[0] == "auto"
+    assert rollout.get("transformers") is TransformersEngine and rollout.get("vllm").Options is rollout.VLLMOptions
+    assert rollout.resolve("auto") == ("vllm" if vllm_available() else "transformers")
+    with pytest.raises(KeyError, match="unknown rollout engine 'vlm'; did you mean 'vllm'\? \(available: transformers, vllm"):
+        build_engine("vlm", policy_dir)
+    # The chosen engine takes its own entry of the options mapping; the other engines' are ignored.
+    engine = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(max_batch_rows=3), "vllm": rollout.VLLMOptions()})
+    assert engine.max_batch_rows == 3 and not engine.static_cache
+    assert build_engine("transformers", policy_dir).max_batch_rows == TransformersOptions().max_batch_rows
+    with pytest.raises(TypeError, match="takes TransformersOptions options, got VLLMOptions"):
+        build_engine("transformers", policy_dir, {"transformers": rollout.VLLMOptions()})
+
+
+def test_register_refuses_duplicates_and_non_engines():
+    with pytest.raises(ValueError, match="'transformers' is already registered"):
+        rollout.register("transformers")(TransformersEngine)
+    with pytest.raises(ValueError, match="must be an identifier other than 'auto'"):
+        rollout.register("auto")(TransformersEngine)
+    with pytest.raises(TypeError, match="is not a RolloutEngine subclass"):
+        rollout.register("not_an_engine")(dict)
+    assert "auto" not in rollout.available() and "not_an_engine" not in rollout.available()
+
+
+def test_collate_engine_logprobs_on_request():
+    completions = [rollout.Completion([5, 6], [7, 8, 9], [-0.5, -1.0, -2.0], "eos", ""), rollout.Completion([5], [7], [-0.25], "length", "")]
+    batch = collate(completions, pad_token_id=0, with_engine_logprobs=True)
+    assert batch["engine_logprobs"].tolist() == [[0.0, 0.0, -0.5, -1.0, -2.0], [0.0, -0.25, 0.0, 0.0, 0.0]]
+    assert batch["response_mask"].tolist() == [[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]]
+    with pytest.raises(ValueError, match="no log-probs"):
+        collate([rollout.Completion([5], [7], None, "eos", "")], pad_token_id=0, with_engine_logprobs=True)
 
 
 ENGINE_SYNC_RUN = [

@@ -128,7 +128,7 @@ def test_the_engine_sleeps_through_the_update_and_is_synced_after_waking(tmp_pat
     from asymrl.config import parse_args
     from asymrl.trainer import Trainer
 
-    trainer = Trainer(parse_args([*SMALL_RUN, "rollout.sleep_mode=true", f"train.output_dir={tmp_path}"]))
+    trainer = Trainer(parse_args([*SMALL_RUN, "rollout.vllm.sleep_mode=true", f"train.output_dir={tmp_path}"]))
     calls = []
 
     def recorded(name):

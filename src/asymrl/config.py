@@ -1,6 +1,7 @@
 """One typed config: dataclasses filled from YAML and ``key=value`` overrides, validated at start.
 
     train.py --config configs/toy_asymgrpo.yaml algorithm.alpha_pos=0.9 train.lr=3e-5
+    train.py rollout.backend=vllm rollout.vllm.sleep_mode=true     # a nested section: YAML rollout: vllm: ...
     train.py --help        # every key, its default and what it does
 
 Errors name the key, the bad value and what is allowed (``unknown key 'algorithm.alpha_poss'; did you
@@ -10,6 +11,7 @@ reported at once. Values marked *derived* / *not found* in PAPER.md stay config 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import inspect
@@ -18,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Iterator, Literal, Optional
 
 import yaml
 
@@ -28,6 +30,12 @@ def knob(default=None, help: str = "", **kwargs):
     if callable(default):  # list, or a lambda building a fresh mutable default
         return field(default_factory=default, metadata={"help": help}, **kwargs)
     return field(default=default, metadata={"help": help}, **kwargs)
+
+
+def sections(factory: Callable[[], dict]):
+    """A field holding named sub-sections (name -> dataclass), each keyed directly under the parent:
+    ``rollout.vllm.sleep_mode`` is ``config.rollout.engine_options["vllm"].sleep_mode``."""
+    return field(default_factory=factory, metadata={"sections": True})
 
 
 @dataclass
@@ -65,19 +73,28 @@ class RewardConfig:
     memory_mb: int = knob(2048, "address-space cap of each reward worker, in MiB")
 
 
+def _default_engine_options() -> dict:
+    """One options section per registered rollout engine, its defaults: ``rollout.<engine>.<option>``."""
+    from asymrl import rollout
+
+    clash = set(rollout.available()) & {item.name for item in dataclasses.fields(RolloutConfig)}
+    if clash:
+        raise ValueError(f"rollout engines {sorted(clash)} are named like rollout.* keys; register them under other names")
+    return {name: rollout.get(name).Options() for name in rollout.available()}
+
+
 @dataclass
 class RolloutConfig:
-    backend: Literal["auto", "vllm", "transformers"] = knob("auto", "generation engine (auto: vLLM when importable)")
+    backend: str = knob("auto", "rollout engine: auto (vLLM when importable, else transformers) or a registered name (asymrl.rollout.available())")
     group_size: int = knob(8, "G: rollouts per prompt")
     temperature: float = knob(1.0, "sampling temperature (**derived**: 1.0)")
     top_p: float = knob(1.0, "nucleus sampling")
     max_new_tokens: int = knob(4096, "max response length")
     stop: list = knob(list, "extra stop strings")
-    gpu_memory_utilization: float = knob(0.5, "vLLM's share of GPU memory (colocated with training)")
-    sleep_mode: bool = knob(False, "vLLM frees its KV cache during the update (GPU builds; a no-op on CPU)")
-    static_cache: bool = knob(False, "transformers engine: static KV cache, which lets generate() compile its decode step on GPUs (on CPU it is slower: 8.7k vs 12.8k tok/s, tiny)")
     val_temperature: float = knob(0.0, "validation sampling temperature (0 = greedy)")
     val_max_new_tokens: Optional[int] = knob(None, "validation response length (default: max_new_tokens)")
+    # Each engine's own options (its Options dataclass), keyed rollout.<engine>.<option>.
+    engine_options: dict = sections(_default_engine_options)
 
 
 @dataclass
@@ -184,7 +201,15 @@ class Config:
         return self.algorithm.loss_agg_constant or self.rollout.max_new_tokens
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Nested as the YAML it is read from (``rollout: vllm: sleep_mode: ...``)."""
+        tree: dict = {}
+        for key, owner, item in _knobs(self):
+            *path, name = key.split(".")
+            branch = tree
+            for part in path:
+                branch = branch.setdefault(part, {})
+            branch[name] = copy.deepcopy(getattr(owner, item.name))
+        return tree
 
     def save(self, path: Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -194,23 +219,39 @@ class ConfigError(ValueError):
     """Every problem of a config, one per line."""
 
 
+# Keys that moved (into an engine's own section, or merged with another); the error names the new key.
+MOVED_KEYS = {
+    "rollout.gpu_memory_utilization": "rollout.vllm.gpu_memory_utilization",
+    "rollout.sleep_mode": "rollout.vllm.sleep_mode",
+    "rollout.static_cache": "rollout.transformers.static_cache",
+    "data.validation_size": "eval.max_problems",
+}
+
+
+def _knobs(node: Any, prefix: str = "") -> Iterator[tuple[str, Any, dataclasses.Field]]:
+    """``(dotted key, the dataclass holding it, its field)`` for every knob under ``node``.
+
+    A field holding a dataclass is a section named after the field; a ``sections`` field holds one
+    section per entry, named after the entry (``rollout.vllm.*``)."""
+    for item in dataclasses.fields(node):
+        value = getattr(node, item.name)
+        if item.metadata.get("sections"):
+            for name, section in value.items():
+                yield from _knobs(section, f"{prefix}{name}.")
+        elif dataclasses.is_dataclass(value):
+            yield from _knobs(value, f"{prefix}{item.name}.")
+        else:
+            yield f"{prefix}{item.name}", node, item
+
+
 def all_keys() -> dict[str, dataclasses.Field]:
-    """Dotted key -> field, for every knob."""
-    keys = {}
-    for section in dataclasses.fields(Config):
-        for item in dataclasses.fields(section.default_factory()):
-            keys[f"{section.name}.{item.name}"] = item
-    return keys
+    """Dotted key -> field, for every knob (nested sections included)."""
+    return {key: item for key, _, item in _knobs(Config())}
 
 
 def key_types() -> dict[str, Any]:
     """Dotted key -> its field's type, for every knob."""
-    types = {}
-    for section in dataclasses.fields(Config):
-        hints = typing.get_type_hints(section.default_factory)
-        for item in dataclasses.fields(section.default_factory):
-            types[f"{section.name}.{item.name}"] = hints[item.name]
-    return types
+    return {key: typing.get_type_hints(type(owner))[item.name] for key, owner, item in _knobs(Config())}
 
 
 def mapping_keys() -> list[str]:
@@ -271,14 +312,16 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(tree: dict, keys: dict, mappings: list[str], prefix: str = "") -> dict[str, Any]:
+    """YAML sections (nested to any depth) as dotted keys; a mapping knob's entries become
+    ``<key>.<entry>`` (so files and overrides merge entry by entry)."""
     flat = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted in mapping_keys():
+        if isinstance(value, dict) and dotted in mappings:
             flat.update({f"{dotted}.{entry}": item for entry, item in value.items()})
-        elif isinstance(value, dict) and f"{dotted}" not in all_keys():
-            flat.update(_flatten(value, dotted + "."))
+        elif isinstance(value, dict) and dotted not in keys:
+            flat.update(_flatten(value, keys, mappings, dotted + "."))
         else:
             flat[dotted] = value
     return flat
@@ -316,7 +359,7 @@ def _load_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         if not parent_path.is_file():
             raise ConfigError(f"{path}: inherit: {parent_path} does not exist")
         values = _load_yaml(parent_path, chain)
-    values.update(_flatten(tree))
+    values.update(_flatten(tree, all_keys(), mapping_keys()))
     return values
 
 
@@ -328,35 +371,29 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), raw
 
 
-# Keys that were renamed or merged: a config using one is told where it went.
-MOVED_KEYS = {
-    "data.validation_size": "eval.max_problems",
-}
-
-
 def build_config(values: dict[str, Any]) -> Config:
     """A validated ``Config`` from flat dotted values; raises ConfigError listing every problem."""
-    keys = all_keys()
     mappings = mapping_keys()
     config = Config()
+    knobs = {key: (owner, item) for key, owner, item in _knobs(config)}
     errors = []
     for key, value in values.items():
         if key in MOVED_KEYS:
-            errors.append(f"{key} moved to {MOVED_KEYS[key]}")
+            errors.append(f"{key}: moved to {MOVED_KEYS[key]}")
             continue
         mapping = next((m for m in mappings if key.startswith(m + ".")), None)
-        if key not in keys and mapping is not None:  # one entry of a mapping: algorithm.estimator_kwargs.scale
-            section, name = mapping.split(".", 1)
-            getattr(getattr(config, section), name)[key[len(mapping) + 1:]] = value
+        if key not in knobs and mapping is not None:  # one entry of a mapping: algorithm.estimator_kwargs.scale
+            owner, item = knobs[mapping]
+            getattr(owner, item.name)[key[len(mapping) + 1:]] = value
             continue
-        if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=1)
+        if key not in knobs:
+            close = difflib.get_close_matches(key, knobs, n=1)
             errors.append(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
             continue
-        section, name = key.split(".", 1)
-        annotation = typing.get_type_hints(type(getattr(config, section)))[name]
+        owner, item = knobs[key]
+        annotation = typing.get_type_hints(type(owner))[item.name]
         try:
-            setattr(getattr(config, section), name, _coerce(key, value, annotation))
+            setattr(owner, item.name, _coerce(key, value, annotation))
         except ValueError as error:
             errors.append(str(error))
     errors += check_estimator_params(config.algorithm) + check_policy_loss_params(config.algorithm)
@@ -458,7 +495,7 @@ def check_reward_params(reward: RewardConfig) -> list[str]:
 
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
-    from asymrl import advantages
+    from asymrl import advantages, rollout
     from asymrl.loss import POLICY_LOSSES
 
     a, t, r = config.algorithm, config.train, config.rollout
@@ -467,6 +504,7 @@ def validate(config: Config) -> list[str]:
     checks = [
         (a.estimator in advantages.available(), f"algorithm.estimator: {a.estimator!r} is not registered; choose one of {', '.join(advantages.available())}"),
         (a.policy_loss in POLICY_LOSSES, f"algorithm.policy_loss: {a.policy_loss!r} is not registered; choose one of {', '.join(POLICY_LOSSES.available())}"),
+        (r.backend in rollout.choices(), f"rollout.backend: {r.backend!r} is not registered; choose one of {', '.join(rollout.choices())}"),
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
         (a.eps_high >= 0, f"algorithm.eps_high: must be >= 0, got {a.eps_high}"),
         (a.dual_clip is None or a.dual_clip > 1, f"algorithm.dual_clip: must be > 1 (or null), got {a.dual_clip}"),
@@ -506,9 +544,8 @@ def check_world_size(config: Config, world_size: int) -> None:
 
 def help_text() -> str:
     lines = ["keys (set in YAML sections or as key=value):"]
-    for key, item in all_keys().items():
-        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
-        lines.append(f"  {key} = {default!r}\n      {item.metadata.get('help', '')}")
+    for key, owner, item in _knobs(Config()):
+        lines.append(f"  {key} = {getattr(owner, item.name)!r}\n      {item.metadata.get('help', '')}")
     return "\n".join(lines)
 
 

@@ -26,7 +26,8 @@ from asymrl.config import ConfigError, DataConfig, RewardConfig, reward_from_cli
 from asymrl.data import load_problems
 from asymrl.prompts import render_prompt
 from asymrl.reward import build_reward, extract_answer
-from asymrl.rollout import SamplingParams, build_engine
+from asymrl.rollout import SamplingParams, VLLMOptions, build_engine
+from asymrl.rollout import choices as backend_choices
 from asymrl.table1 import AVG_AT_K, mean_and_std
 
 @dataclass
@@ -49,8 +50,9 @@ class EvalConfig:
     enable_thinking: bool | None = False
     limit: int | None = None
     seed: int = 0
-    gpu_memory_utilization: float = 0.85
     reward: RewardConfig = field(default_factory=RewardConfig)
+    # Engine name -> its options. Evaluation has the GPU to itself, so vLLM may take most of it.
+    engine_options: dict = field(default_factory=lambda: {"vllm": VLLMOptions(gpu_memory_utilization=0.85)})
 
 
 def samples_for(benchmark: str, config: EvalConfig) -> int:
@@ -80,8 +82,8 @@ def evaluate(config: EvalConfig, engine=None, tokenizer=None) -> dict:
     owns_engine = engine is None
     if owns_engine:
         engine = build_engine(
-            config.backend, config.checkpoint, dtype=config.dtype, device=config.device, seed=config.seed,
-            max_model_len=config.max_new_tokens + 2048, gpu_memory_utilization=config.gpu_memory_utilization,
+            config.backend, config.checkpoint, config.engine_options, dtype=config.dtype, device=config.device,
+            seed=config.seed, max_model_len=config.max_new_tokens + 2048,
         )
     config.out.mkdir(parents=True, exist_ok=True)
     summary = {"checkpoint": str(config.checkpoint), "temperature": config.temperature, "top_p": config.top_p,
@@ -137,7 +139,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
     parser.add_argument("--top-p", type=float, default=EvalConfig.top_p)
     parser.add_argument("--max-new-tokens", type=int, default=EvalConfig.max_new_tokens)
-    parser.add_argument("--backend", default=EvalConfig.backend, choices=["auto", "vllm", "transformers"])
+    parser.add_argument("--backend", default=EvalConfig.backend, choices=backend_choices())
     parser.add_argument("--dtype", default=EvalConfig.dtype)
     parser.add_argument("--device", default=EvalConfig.device)
     parser.add_argument("--local-dir", default=None, help="folder with <benchmark>.jsonl files, used before the hub")

@@ -1,8 +1,15 @@
-"""The paper's diagnostics (PAPER.md section 6) as pure functions, and the run's metric log.
+"""The paper's diagnostics (PAPER.md section 6) as pure functions in a registry, and the run's metric log.
 
-Diagnostics take per-rollout tensors of one step (rewards ``(num_prompts, G)``, per-rollout mean
-entropies and mean log-probs of the same shape) and return plain floats keyed by metric name, so
-the trainer can log them without any knowledge of how they are computed.
+Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
+``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
+``prompt_tokens``, and ``mean_logprob_after`` when ``log.logprob_increment`` is on), each of shape
+``(num_prompts, G)`` once gathered over ranks (``gather_named``: one collective). Every registered
+diagnostic maps that mapping to plain floats keyed by metric name; all of them reach metrics.jsonl and
+TensorBoard, and the ``Summary`` columns a diagnostic declares reach the Table 1 report::
+
+    @metrics.diagnostic("longest_response", summaries=[Summary("longest_mean", "response/longest", "longest")])
+    def longest_response(rollouts, step, config):
+        return {"response/longest": float(rollouts["response_tokens"].max())}
 
 ``MetricsLog`` writes every step's metrics to ``metrics.jsonl`` (one JSON object a line, flushed at
 once so a crash loses nothing) and to TensorBoard.
@@ -10,11 +17,103 @@ once so a crash loses nothing) and to TensorBoard.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Collection, Mapping, Sequence
 
 import torch
+
+from asymrl.registry import Registry
+
+if TYPE_CHECKING:
+    from asymrl.config import Config
+
+Rollouts = Mapping[str, torch.Tensor]  # name -> per-rollout values, (num_prompts, G)
+DiagnosticFn = Callable[[Rollouts, int, "Config"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A run-level statistic of one logged metric: a column of the Table 1 report's diagnostics
+    (``table1.run_statistics``), the mean over every training step or over the last ones."""
+
+    name: str  # its key in results.json, e.g. entropy_mean
+    metric: str  # the metrics.jsonl key it summarises, e.g. entropy/all
+    title: str  # its column title in report.md
+    final: bool = False  # mean over the last steps only
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    fn: DiagnosticFn
+    summaries: tuple[Summary, ...]
+
+
+# name -> Diagnostic, run in registration order.
+DIAGNOSTICS: Registry[Diagnostic] = Registry("diagnostic")
+
+
+def diagnostic(name: str, summaries: Sequence[Summary] = ()) -> Callable[[DiagnosticFn], DiagnosticFn]:
+    """Decorator adding ``fn(rollouts, step, config) -> {metric: value}`` to the diagnostics every
+    step logs, with the run-level ``summaries`` of its metrics that the Table 1 report shows."""
+
+    def decorator(fn: DiagnosticFn) -> DiagnosticFn:
+        taken = {s.name for s in all_summaries()} & {s.name for s in summaries}
+        if taken:
+            raise ValueError(f"diagnostic {name!r}: summaries {sorted(taken)} are already declared")
+        DIAGNOSTICS.register(name)(Diagnostic(fn, tuple(summaries)))
+        return fn
+
+    return decorator
+
+
+def all_summaries() -> list[Summary]:
+    """Every registered diagnostic's summaries, in registration order (the report's columns)."""
+    return [summary for _, entry in DIAGNOSTICS.items() for summary in entry.summaries]
+
+
+def compute_diagnostics(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    """Every registered diagnostic of one step's gathered rollouts, merged into one dict."""
+    out: dict[str, float] = {}
+    for _, entry in DIAGNOSTICS.items():
+        out.update(entry.fn(rollouts, step, config))
+    return out
+
+
+def gather_named(tensors: Mapping[str, torch.Tensor], gather: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-rollout tensors of this rank (one value per rollout under each name), concatenated over
+    ranks in ONE collective: the values are stacked as columns in sorted name order, ``gather``
+    concatenates the ``(rollouts, names)`` matrix over ranks, and the columns are split back by name,
+    each in its own dtype. Every rank must hold the same names and the same number of rollouts."""
+    names = sorted(tensors)
+    common = functools.reduce(torch.promote_types, (tensors[name].dtype for name in names))
+    stacked = torch.stack([tensors[name].reshape(-1).to(common) for name in names], dim=1)
+    everything = gather(stacked)
+    return {name: everything[:, column].to(tensors[name].dtype) for column, name in enumerate(names)}
+
+
+def combine_rank_metrics(per_rank: Sequence[Mapping[str, float]], summed: Collection[str] = ()) -> dict[str, float]:
+    """One metrics dict from every rank's own: each key of the sorted union is the mean over the
+    ranks that hold it (the sum for ``summed`` keys)."""
+    out = {}
+    for key in sorted(set().union(*per_rank)):
+        values = [float(metrics[key]) for metrics in per_rank if key in metrics]
+        out[key] = sum(values) if key in summed else sum(values) / len(values)
+    return out
+
+
+def reduce_rank_metrics(local: Mapping[str, float], summed: Collection[str] = ()) -> dict[str, float]:
+    """This rank's scalar metrics combined with every other rank's (``combine_rank_metrics``) after
+    ONE ``all_gather_object`` of the whole dict, so ranks holding different keys cannot hang it as
+    one collective per key would. Without a process group (one process) ``local`` alone."""
+    per_rank: list = [dict(local)]
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        per_rank = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(per_rank, dict(local))
+    return combine_rank_metrics(per_rank, summed)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -39,6 +138,15 @@ def group_outcomes(rewards: torch.Tensor) -> dict[str, float]:
     }
 
 
+@diagnostic("group_outcomes", summaries=[
+    Summary("none_solved_mean", "groups/none_solved_frac", "none solved"),
+    Summary("all_solved_mean", "groups/all_solved_frac", "all solved"),
+    Summary("reward_final", "reward/accuracy", "reward final", final=True),
+])
+def _group_outcomes(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return group_outcomes(rollouts["rewards"])
+
+
 def entropy_by_outcome(rollout_entropy: torch.Tensor, rewards: torch.Tensor, response_tokens: torch.Tensor) -> dict[str, float]:
     """Mean token entropy over all / correct / wrong rollouts (PAPER.md sec. 6), token-weighted.
 
@@ -52,10 +160,20 @@ def entropy_by_outcome(rollout_entropy: torch.Tensor, rewards: torch.Tensor, res
     return out
 
 
+@diagnostic("entropy_by_outcome", summaries=[
+    Summary("entropy_mean", "entropy/all", "entropy"),
+    Summary("entropy_final", "entropy/all", "entropy final", final=True),
+])
+def _entropy_by_outcome(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return entropy_by_outcome(rollouts["entropy_sum"], rollouts["rewards"], rollouts["response_tokens"])
+
+
 def advantage_statistics(advantages: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
-    """Mean / min / max of the advantage per channel, and the fraction of zero-advantage rollouts."""
+    """Mean / min / max of the advantage per channel, and the fractions of zero-advantage rollouts
+    and of groups whose every rollout has a zero advantage."""
     correct = rewards > 0.5
-    out = {"advantage/zero_frac": float((advantages == 0).float().mean())}
+    out = {"advantage/zero_frac": float((advantages == 0).float().mean()),
+           "groups/zero_advantage_frac": float((advantages == 0).all(dim=1).float().mean())}
     for name, keep in (("pos", correct), ("neg", ~correct)):
         values = advantages[keep].float()
         if values.numel():
@@ -63,6 +181,11 @@ def advantage_statistics(advantages: torch.Tensor, rewards: torch.Tensor) -> dic
             out[f"advantage/{name}_min"] = float(values.min())
             out[f"advantage/{name}_max"] = float(values.max())
     return out
+
+
+@diagnostic("advantage_statistics")
+def _advantage_statistics(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return advantage_statistics(rollouts["advantage"], rollouts["rewards"])
 
 
 def covariance_by_accuracy(mean_logprob: torch.Tensor, advantages: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
@@ -83,6 +206,13 @@ def covariance_by_accuracy(mean_logprob: torch.Tensor, advantages: torch.Tensor,
     }
 
 
+@diagnostic("covariance_by_accuracy")
+def _covariance_by_accuracy(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    if step >= config.log.covariance_steps:
+        return {}
+    return covariance_by_accuracy(rollouts["mean_logprob"], rollouts["advantage"], rollouts["rewards"])
+
+
 def logprob_increment(before: torch.Tensor, after: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
     """Mean over correct rollouts of (length-normalised log-prob after the update - before)
     (PAPER.md sec. 6), and the same over wrong rollouts for contrast."""
@@ -95,6 +225,13 @@ def logprob_increment(before: torch.Tensor, after: torch.Tensor, rewards: torch.
     return out
 
 
+@diagnostic("logprob_increment", summaries=[Summary("logp_increment_correct_mean", "logp_increment/correct", "logp incr. correct")])
+def _logprob_increment(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    if "mean_logprob_after" not in rollouts:  # log.logprob_increment is off
+        return {}
+    return logprob_increment(rollouts["mean_logprob"], rollouts["mean_logprob_after"], rollouts["rewards"])
+
+
 def length_statistics(response_tokens: torch.Tensor, truncated: torch.Tensor) -> dict[str, float]:
     """Response length mean / max and the fraction cut off at the maximum length."""
     lengths = response_tokens.float()
@@ -103,6 +240,11 @@ def length_statistics(response_tokens: torch.Tensor, truncated: torch.Tensor) ->
         "response/length_max": float(lengths.max()),
         "response/truncated_frac": float(truncated.float().mean()),
     }
+
+
+@diagnostic("length_statistics")
+def _length_statistics(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)
 
 
 class MetricsLog:

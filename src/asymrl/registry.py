@@ -36,10 +36,11 @@ def configurable_parameters(implementation: Callable, leading: int = 0, fixed: t
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, *, leading: int = 0, fixed: tuple[str, ...] = ()):
+    def __init__(self, kind: str, *, leading: int = 0, fixed: tuple[str, ...] = (), check: Callable[[str, T], None] | None = None):
         self.kind = kind
         self.leading = leading
         self.fixed = fixed
+        self.check = check  # raises on an implementation this kind cannot use, at registration
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -48,6 +49,8 @@ class Registry(Generic[T]):
         def decorator(implementation: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if self.check is not None:
+                self.check(name, implementation)
             self._entries[name] = implementation
             return implementation
 
@@ -58,6 +61,16 @@ class Registry(Generic[T]):
 
     def available(self) -> list[str]:
         return sorted(self._entries)
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, implementation)`` in registration order."""
+        return list(self._entries.items())
+
+    def copy(self) -> "Registry[T]":
+        """An independent registry with the same entries (tests register into a copy)."""
+        duplicate = Registry(self.kind, leading=self.leading, fixed=self.fixed, check=self.check)
+        duplicate._entries = dict(self._entries)
+        return duplicate
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -35,6 +35,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from asymrl.config import Config, ConfigError, build_config, load_yaml, parse_override
+from asymrl.metrics import all_summaries
 from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, mean_and_std, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ _TOY = {
     "data.enable_thinking": None,
     "rollout.backend": "transformers",
     "rollout.max_new_tokens": 64,
-    "rollout.sleep_mode": False,
+    "rollout.vllm.sleep_mode": False,
     "train.micro_batch_size": 64,
     "train.epochs": 1,
     "train.save_every": 10,
@@ -349,26 +350,17 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     return report
 
 
-DIAGNOSTIC_COLUMNS = (
-    ("best_val_accuracy", "best val. (greedy)"),
-    ("entropy_mean", "entropy"),
-    ("entropy_final", "entropy final"),
-    ("none_solved_mean", "none solved"),
-    ("all_solved_mean", "all solved"),
-    ("logp_increment_correct_mean", "logp incr. correct"),
-    ("reward_final", "reward final"),
-)
-
-
 def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None) -> str:
-    header = "| Method | " + " | ".join(title for _, title in DIAGNOSTIC_COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(DIAGNOSTIC_COLUMNS) + 1)]
+    # The best validation accuracy, then one column per summary the registered diagnostics declare.
+    columns = [("best_val_accuracy", "best val. (greedy)")] + [(s.name, s.title) for s in all_summaries()]
+    header = "| Method | " + " | ".join(title for _, title in columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 1)]
     titles = {**dict(ROWS), **(titles or {})}
     for row, _ in ROWS:
         if row not in results:
             continue
         cells = []
-        for key, _ in DIAGNOSTIC_COLUMNS:
+        for key, _ in columns:
             values = [d[key] for d in results[row]["diagnostics"] if d.get(key) is not None]
             cells.append("—" if not values else f"{sum(values) / len(values):.4g}")
         lines.append(f"| {titles[row]} | " + " | ".join(cells) + " |")

@@ -12,6 +12,8 @@ import io
 import math
 from dataclasses import dataclass
 
+from asymrl.metrics import all_summaries
+
 BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "olympiadbench")
 BENCHMARK_TITLES = {"math500": "MATH-500", "aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "olympiadbench": "Olympiad",
                     "toy:test": "Toy test", "toy:validation": "Toy validation"}
@@ -183,21 +185,14 @@ def mean_and_std(values: list[float]) -> tuple[float, float | None]:
 
 
 def run_statistics(records: list[dict], final_steps: int = 10) -> dict[str, float | None]:
-    """Summaries of one run's metrics.jsonl: means over all training steps and over the last
+    """Summaries of one run's metrics.jsonl, one per ``Summary`` the registered diagnostics declare
+    (``asymrl.metrics.all_summaries()``): a metric's mean over all training steps, or over the last
     ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
-    steps = [r for r in records if "entropy/all" in r]
-
-    def series(key: str) -> list[float]:
-        return [r[key] for r in steps if r.get(key) is not None and not math.isnan(r[key])]
-
-    return {
-        "entropy_mean": _mean(series("entropy/all")),
-        "entropy_final": _mean(series("entropy/all")[-final_steps:]),
-        "none_solved_mean": _mean(series("groups/none_solved_frac")),
-        "all_solved_mean": _mean(series("groups/all_solved_frac")),
-        "logp_increment_correct_mean": _mean(series("logp_increment/correct")),
-        "reward_final": _mean(series("reward/accuracy")[-final_steps:]),
-    }
+    statistics = {}
+    for summary in all_summaries():
+        values = [r[summary.metric] for r in records if r.get(summary.metric) is not None and not math.isnan(r[summary.metric])]
+        statistics[summary.name] = _mean(values[-final_steps:] if summary.final else values)
+    return statistics
 
 
 def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float, float | None]:

