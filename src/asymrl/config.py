@@ -134,7 +134,9 @@ class EvalConfig:
 
 @dataclass
 class LogConfig:
-    tensorboard: bool = knob(True, "write TensorBoard events")
+    trackers: list = knob(lambda: ["tensorboard"], "experiment trackers beside metrics.jsonl (accelerate's: tensorboard, "
+                          "wandb, mlflow, ...); [] for none")
+    project: str = knob("asymrl", "tracker project: the wandb project, the MLflow experiment, the TensorBoard subfolder")
     covariance_steps: int = knob(40, "log the covariance by accuracy for the first N steps")
     logprob_increment: bool = knob(True, "log the log-prob increment of correct rollouts (one extra forward pass)")
     progress_bar: bool = knob(True, "tqdm progress bar")
@@ -164,6 +166,13 @@ class Config:
 
 class ConfigError(ValueError):
     """Every problem of a config, one per line."""
+
+
+# Keys that no longer exist, with what to write instead.
+REPLACED_KEYS = {
+    "log.tensorboard": "use log.trackers, a list (log.trackers=[tensorboard] is the default, log.trackers=[] logs to "
+                       "metrics.jsonl only)",
+}
 
 
 def all_keys() -> dict[str, dataclasses.Field]:
@@ -259,6 +268,9 @@ def build_config(values: dict[str, Any]) -> Config:
     config = Config()
     errors = []
     for key, value in values.items():
+        if key in REPLACED_KEYS:
+            errors.append(f"{key} was replaced: {REPLACED_KEYS[key]}")
+            continue
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
             errors.append(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
@@ -302,7 +314,23 @@ def validate(config: Config) -> list[str]:
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
     ]
-    return [message for ok, message in checks if not ok]
+    return [message for ok, message in checks if not ok] + tracker_problems(config.log.trackers)
+
+
+def tracker_problems(names: list) -> list[str]:
+    """log.trackers must name accelerate trackers whose packages are installed (accelerate would
+    otherwise drop a missing one silently)."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+    installed = {str(tracker) for tracker in get_available_trackers()}
+    problems = []
+    for name in names:
+        if name not in LOGGER_TYPE_TO_CLASS:
+            problems.append(f"log.trackers: {name!r} is not a tracker; choose from {', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
+        elif name not in installed:
+            package = f"'asymrl[{name}]'" if name in ("wandb", "mlflow") else name
+            problems.append(f"log.trackers: {name!r} needs its package, which is not installed: pip install {package}")
+    return problems
 
 
 def check_world_size(config: Config, world_size: int) -> None:

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, InitProcessGroupKwargs
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration
 
 from asymrl.logprobs import sequence_logprobs
 from asymrl.loss import PolicyLossConfig, policy_loss
@@ -33,8 +33,12 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float) -> Accelerator:
+def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float,
+                      trackers: list[str] = (), run_dir: Path | None = None) -> Accelerator:
     """An ``Accelerator`` that works the same on CPU (gloo) and GPU (nccl), with or without DeepSpeed.
+
+    ``trackers`` (accelerate's names: tensorboard, wandb, mlflow, ...) are opened later by
+    ``MetricsLog.start``; the ones that write files locally write under ``<run_dir>/tensorboard``.
 
     Traps handled (ENVIRONMENT.md): without CUDA the process group must be created with gloo, or
     every rank believes it is rank 0 of 1; DeepSpeed needs integer micro-batch and clipping values
@@ -45,8 +49,10 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
     handlers = [InitProcessGroupKwargs(backend="gloo")] if on_cpu and launched else []
     # cpu=True would silently turn a DeepSpeed launch into plain gloo DDP: only without DeepSpeed.
+    project = None if run_dir is None else ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(Path(run_dir) / "tensorboard"))
     accelerator = Accelerator(
-        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu and not deepspeed
+        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu and not deepspeed,
+        log_with=list(trackers) or None, project_config=project,
     )
     plugin = accelerator.state.deepspeed_plugin
     if plugin is not None:
@@ -144,7 +150,11 @@ class UpdateConfig:
 
 
 class PolicyUpdater:
-    """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights."""
+    """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights.
+
+    Its checkpointed state (registered with the accelerator, so ``save_state`` / ``load_state``
+    carry it) is the lr scheduler and the step counters.
+    """
 
     def __init__(self, accelerator: Accelerator, model: torch.nn.Module, config: UpdateConfig):
         self.accelerator = accelerator
@@ -164,6 +174,15 @@ class PolicyUpdater:
         )
         self.optimizer_steps = 0
         self.skipped_steps = 0
+        accelerator.register_for_checkpointing(self.scheduler, self)
+
+    def state_dict(self) -> dict[str, int]:
+        """The step counters (checkpointed through ``register_for_checkpointing``)."""
+        return {"optimizer_steps": self.optimizer_steps, "skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.optimizer_steps = state["optimizer_steps"]
+        self.skipped_steps = state["skipped_steps"]
 
     # -- helpers -----------------------------------------------------------------------------------
 
