@@ -35,6 +35,10 @@ class ModelConfig:
     gradient_checkpointing: bool = knob(False, "recompute activations in backward")
     attn_implementation: Optional[str] = knob(None, "e.g. sdpa, flash_attention_2 (None: transformers' default)")
     trust_remote_code: bool = knob(False, "allow custom model code from the hub")
+    lora_rank: Optional[int] = knob(None, "LoRA rank r (peft): train low-rank adapters only; None or 0: full fine-tuning")
+    lora_alpha: float = knob(16.0, "LoRA alpha: a target's weight becomes W + (alpha / r) B A")
+    lora_target_modules: list = knob(lambda: ["all-linear"], "layers given adapters: module names (q_proj, v_proj, ...) "
+                                     "or all-linear (every linear layer but the LM head)")
 
 
 @dataclass
@@ -292,7 +296,7 @@ def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages
 
-    a, t, r = config.algorithm, config.train, config.rollout
+    a, t, r, m = config.algorithm, config.train, config.rollout, config.model
     checks = [
         (a.estimator in advantages.available(), f"algorithm.estimator: {a.estimator!r} is not registered; choose one of {', '.join(advantages.available())}"),
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
@@ -313,6 +317,10 @@ def validate(config: Config) -> list[str]:
         (t.ppo_epochs >= 1, f"train.ppo_epochs: must be >= 1, got {t.ppo_epochs}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
+        ((m.lora_rank or 0) >= 0, f"model.lora_rank: must be >= 0 (0 or null: no LoRA), got {m.lora_rank}"),
+        (m.lora_alpha > 0, f"model.lora_alpha: must be > 0, got {m.lora_alpha}"),
+        (not m.lora_rank or (m.lora_target_modules and all(isinstance(n, str) for n in m.lora_target_modules)),
+         f"model.lora_target_modules: expected a non-empty list of module names (or all-linear), got {m.lora_target_modules}"),
     ]
     return [message for ok, message in checks if not ok] + tracker_problems(config.log.trackers)
 

@@ -106,6 +106,9 @@ class Trainer:
                 ppo_epochs=train.ppo_epochs,
                 temperature=rollout.temperature,
                 gradient_checkpointing=config.model.gradient_checkpointing,
+                lora_rank=config.model.lora_rank or 0,
+                lora_alpha=config.model.lora_alpha,
+                lora_target_modules=tuple(config.model.lora_target_modules),
                 loss=PolicyLossConfig(
                     eps_low=algorithm.eps_low,
                     eps_high=algorithm.eps_high,

@@ -26,6 +26,7 @@ from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectCon
 
 from asymrl.logprobs import sequence_logprobs
 from asymrl.loss import PolicyLossConfig, policy_loss
+from asymrl.rollout.weight_sync import gathered, iter_full_parameters
 
 
 def launched_world_size() -> int:
@@ -146,14 +147,34 @@ class UpdateConfig:
     temperature: float = 1.0
     logprob_chunk_size: int = 1024
     gradient_checkpointing: bool = False
+    lora_rank: int = 0  # 0: full fine-tuning
+    lora_alpha: float = 16.0
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
     loss: PolicyLossConfig = field(default_factory=PolicyLossConfig)
+
+
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, target_modules) -> torch.nn.Module:
+    """``model`` frozen, its ``target_modules`` given LoRA adapters: a peft model whose adapted layers
+    compute ``W x + (alpha / rank) B A x`` with ``B = 0`` at the start (Hu et al. 2021).
+
+    No adapter dropout: it would make the update's forward pass differ from the log-prob pass that
+    produced the old log-probs, so the PPO ratio would not start at 1.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    targets = list(target_modules)
+    # "all-linear" is peft's keyword only as a plain string (every linear layer but the output layer).
+    targets = targets[0] if targets == ["all-linear"] else targets
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, task_type="CAUSAL_LM"))
 
 
 class PolicyUpdater:
     """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights.
 
-    Its checkpointed state (registered with the accelerator, so ``save_state`` / ``load_state``
-    carry it) is the lr scheduler and the step counters.
+    With ``config.lora_rank > 0`` the policy is a peft model that trains LoRA adapters only (the
+    optimizer holds just their parameters); its exports are the merged weights. Its checkpointed
+    state (registered with the accelerator, so ``save_state`` / ``load_state`` carry it) is the lr
+    scheduler and the step counters.
     """
 
     def __init__(self, accelerator: Accelerator, model: torch.nn.Module, config: UpdateConfig):
@@ -162,8 +183,11 @@ class PolicyUpdater:
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+        if config.lora_rank:
+            model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_target_modules)
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, betas=tuple(config.adam_betas), weight_decay=config.weight_decay
+            [p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.adam_betas),
+            weight_decay=config.weight_decay,
         )
         policy = PolicyWithLogprobs(model, config.logprob_chunk_size)
         self.policy, self.optimizer = accelerator.prepare(policy, optimizer)
@@ -198,8 +222,12 @@ class PolicyUpdater:
 
     @property
     def model(self) -> torch.nn.Module:
-        """The bare transformers model (unwrapped from DDP / DeepSpeed)."""
+        """The bare transformers model (unwrapped from DDP / DeepSpeed); with LoRA, the peft model."""
         return self.accelerator.unwrap_model(self.policy).model
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.config.lora_rank > 0
 
     def _global_sum(self, value: float) -> float:
         tensor = torch.tensor([float(value)], device=self.accelerator.device)
@@ -320,14 +348,35 @@ class PolicyUpdater:
     # -- export ------------------------------------------------------------------------------------
 
     def save_pretrained(self, out_dir: Path, tokenizer=None) -> None:
-        """Write a standard transformers model directory (ZeRO-3 shards gathered), main process only."""
-        state_dict = self.accelerator.get_state_dict(self.policy)
-        prefix = "model."
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)} if state_dict else None
-        if self.accelerator.is_main_process:
-            out_dir = Path(out_dir)
+        """Write a standard transformers model directory (ZeRO-3 shards gathered), main process only.
+
+        With LoRA the directory holds the merged weights (loadable without peft, by the engines too)
+        and ``adapter/`` the adapter alone (``PeftModel.from_pretrained(base, out_dir / "adapter")``).
+        """
+        out_dir = Path(out_dir)
+        main = self.accelerator.is_main_process
+        if self.uses_lora:
+            # Every rank iterates (the ZeRO-3 gathers are collective); the main process keeps the tensors.
+            state_dict, adapter = {}, {}
+            for name, tensor in iter_full_parameters(self.model):
+                if main:
+                    state_dict[name] = tensor.detach().cpu()
+            for name, parameter in self.model.named_parameters():
+                if parameter.requires_grad:
+                    with gathered([parameter]):
+                        if main:
+                            adapter[name] = parameter.detach().cpu().clone()
+            model = self.model.get_base_model()
+        else:
+            state_dict = self.accelerator.get_state_dict(self.policy)
+            prefix = "model."
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)} if state_dict else None
+            model = self.model
+        if main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            self.model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+            model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+            if self.uses_lora:
+                self.model.save_pretrained(out_dir / "adapter", state_dict=adapter)
             if tokenizer is not None:
                 tokenizer.save_pretrained(out_dir)
         self.accelerator.wait_for_everyone()
