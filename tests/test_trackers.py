@@ -102,3 +102,39 @@ def test_an_unknown_tracker_and_the_old_key_are_named():
         build_config({"log.trackers": ["tensorboard", "tensorbored"]})
     with pytest.raises(ConfigError, match=r"log.tensorboard was replaced: use log.trackers"):
         build_config({"log.tensorboard": False})
+
+
+def test_a_tracker_registered_with_accelerate_is_chosen_by_name(tmp_path):
+    """Extending: a GeneralTracker subclass registered with accelerate is a valid log.trackers entry."""
+    from accelerate.tracking import GeneralTracker, register_tracker_class
+
+    from asymrl.metrics import MetricsLog
+    from asymrl.update import build_accelerator
+
+    class Recorder(GeneralTracker):
+        name = "asymrl_test_recorder"
+        requires_logging_directory = False
+        rows: list = []
+
+        def __init__(self, project: str, **kwargs):
+            super().__init__()
+            self.project = project
+
+        @property
+        def tracker(self):
+            return self.rows
+
+        def store_init_configuration(self, values: dict):
+            self.rows.append(("config", values))
+
+        def log(self, values: dict, step: int | None = None, **kwargs):
+            self.rows.append((step, values))
+
+    register_tracker_class(Recorder)
+    assert build_config({"log.trackers": [Recorder.name]}).log.trackers == [Recorder.name]
+    log = MetricsLog(tmp_path, build_accelerator(1, 1, 1.0, trackers=[Recorder.name], run_dir=tmp_path))
+    log.start("toy", {"train": {"lr": 0.001, "adam_betas": [0.9, 0.999]}})
+    log.log(1, {"reward/accuracy": 0.5, "cov/p=0.500": 0.25})
+    log.close()
+    assert Recorder.rows == [("config", {"train.lr": 0.001, "train.adam_betas": "[0.9, 0.999]"}),
+                             (1, {"reward/accuracy": 0.5, "cov/p_0.500": 0.25})]

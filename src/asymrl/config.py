@@ -326,16 +326,18 @@ def validate(config: Config) -> list[str]:
 
 
 def tracker_problems(names: list) -> list[str]:
-    """log.trackers must name accelerate trackers whose packages are installed (accelerate would
-    otherwise drop a missing one silently)."""
+    """log.trackers must name accelerate's trackers (its own, or classes registered with
+    ``accelerate.tracking.register_tracker_class``), the built-in ones with their package installed:
+    accelerate would otherwise drop a missing one silently."""
     from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+    from accelerate.utils import LoggerType
 
-    installed = {str(tracker) for tracker in get_available_trackers()}
+    missing = {tracker.value for tracker in LoggerType} - {str(tracker) for tracker in get_available_trackers()}
     problems = []
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
             problems.append(f"log.trackers: {name!r} is not a tracker; choose from {', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
-        elif name not in installed:
+        elif name in missing:
             package = f"'asymrl[{name}]'" if name in ("wandb", "mlflow") else name
             problems.append(f"log.trackers: {name!r} needs its package, which is not installed: pip install {package}")
     return problems
