@@ -25,7 +25,7 @@ def tracked_run(tmp_path_factory) -> tuple[Path, list[dict]]:
                    "MLFLOW_ALLOW_FILE_STORE": "true"}  # MLflow 3 refuses a file store unless allowed
     run_train(out, "train.total_steps=2", "train.save_every=0", "eval.at_start=false", "eval.every_steps=0",
               "log.project=asymrl-test", f"log.trackers=[tensorboard,{','.join(INSTALLED)}]", env=environment)
-    return out, [r for r in read_metrics(out / "metrics.jsonl")]
+    return out, read_metrics(out / "metrics.jsonl")
 
 
 def expected(records: list[dict], key: str) -> list[tuple[int, float]]:

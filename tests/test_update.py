@@ -64,7 +64,7 @@ def test_a_non_finite_gradient_skips_the_step_and_is_counted(single_process, tmp
     assert all(x == x for values in poisoned["weights"].values() for x in values)
 
 
-def tied_head_updater() -> "PolicyUpdater":
+def tied_head_updater():
     """The embedded tiny policy (its LM head tied to the embeddings) behind a one-process updater."""
     from transformers import AutoModelForCausalLM
 
