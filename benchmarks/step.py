@@ -39,7 +39,7 @@ def main() -> None:
         values = {
             "model.path": f"toy:{args.preset}", "data.train": "toy", "data.validation": "toy", "data.prompt_template": "{problem}",
             "rollout.backend": args.backend, "train.total_steps": args.steps, "train.save_every": 0, "train.output_dir": run_dir,
-            "eval.every_steps": 0, "eval.at_start": False, "log.progress_bar": False, "log.tensorboard": False,
+            "eval.every_steps": 0, "eval.at_start": False, "log.progress_bar": False, "log.trackers": [],
             **PRESET_RUNS[args.preset], **dict(item.split("=", 1) for item in args.overrides),
         }
         Trainer(build_config(values)).train()

@@ -80,7 +80,7 @@ def extension_config(output_dir, *overrides: str) -> Config:
         "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "eval.max_problems=8",
         "rollout.max_new_tokens=32", f"rollout.group_size={GROUP_SIZE}", f"train.prompts_per_step={PROMPTS_PER_STEP}",
         "train.mini_batch_prompts=4", "train.micro_batch_size=8", "train.lr=5e-5", "train.seed=3", "train.total_steps=2",
-        "train.save_every=0", "eval.every_steps=0", "eval.at_start=false", "log.tensorboard=false", "log.progress_bar=false",
+        "train.save_every=0", "eval.every_steps=0", "eval.at_start=false", "log.trackers=[]", "log.progress_bar=false",
         f"train.output_dir={output_dir}",
         "rollout.backend=recording", "rollout.recording.label=probe",
         "algorithm.estimator=scaled_reinforce", "algorithm.estimator_kwargs.scale=0.25",

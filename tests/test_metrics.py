@@ -10,6 +10,7 @@ import torch
 
 from asymrl import metrics
 from asymrl.checkpoint import checkpoint_dir, complete_checkpoints, resolve_resume
+from asymrl.update import build_accelerator
 
 
 def test_group_outcomes():
@@ -53,17 +54,38 @@ def test_logprob_increment_and_advantage_statistics():
     assert stats["advantage/neg_mean"] == -1.0 and stats["advantage/zero_frac"] == pytest.approx(1 / 3)
 
 
-def test_metrics_log_writes_jsonl_and_truncates_on_resume(tmp_path):
-    log = metrics.MetricsLog(tmp_path, tensorboard=True)
+def tensorboard_scalars(logdir, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a scalar as TensorBoard shows it (events purged by a restart left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def test_metrics_log_writes_jsonl_then_tensorboard_and_a_resume_truncates_both(tmp_path):
+    def metrics_log() -> metrics.MetricsLog:
+        return metrics.MetricsLog(tmp_path, build_accelerator(1, 1, 1.0, trackers=["tensorboard"], run_dir=tmp_path))
+
+    first = metrics_log()
+    first.start("toy", {"train": {"lr": 1e-3, "adam_betas": [0.9, 0.999]}, "model": {"lora_rank": None}})
     for step in range(1, 5):
-        log.log(step, {"reward/accuracy": step / 10, "entropy/correct": math.nan})
-    log.truncate_after(2)
-    log.log(3, {"reward/accuracy": 0.33})
-    log.close()
+        first.log(step, {"reward/accuracy": step / 10, "entropy/correct": math.nan, "cov/p=0.500": 0.5})
+    first.close()
+    # The run died after step 4; it resumes from its step-2 checkpoint and logs step 3 again.
+    resumed = metrics_log()
+    resumed.start("toy", resumed_at=2)
+    resumed.log(3, {"reward/accuracy": 0.33})
+    resumed.close()
     records = metrics.read_metrics(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3]
     assert records[-1]["reward/accuracy"] == 0.33 and records[0]["entropy/correct"] is None
-    assert any((tmp_path / "tensorboard").iterdir())
+    events = tmp_path / "tensorboard" / "toy"
+    steps, values = zip(*tensorboard_scalars(events, "reward/accuracy"))
+    assert steps == (1, 2, 3) and values == pytest.approx((0.1, 0.2, 0.33))
+    # MLflow refuses "=" in a metric name: trackers get "cov/p_0.500", metrics.jsonl keeps "cov/p=0.500".
+    assert tensorboard_scalars(events, "cov/p_0.500") == [(1, 0.5), (2, 0.5)]
+    assert records[0]["cov/p=0.500"] == 0.5
 
 
 def test_resume_finds_only_complete_checkpoints(tmp_path):

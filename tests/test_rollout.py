@@ -185,7 +185,7 @@ def test_collate_engine_logprobs_on_request():
 ENGINE_SYNC_RUN = [
     "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}",
     "rollout.max_new_tokens=48", "rollout.group_size=4", "train.prompts_per_step=8", "train.mini_batch_prompts=4",
-    "train.micro_batch_size=8", "train.lr=3e-3", "train.seed=5", "log.progress_bar=false", "log.tensorboard=false",
+    "train.micro_batch_size=8", "train.lr=3e-3", "train.seed=5", "log.progress_bar=false", "log.trackers=[]",
 ]
 
 

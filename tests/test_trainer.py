@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_metrics import tensorboard_scalars
 
 from asymrl.checkpoint import complete_checkpoints
 from asymrl.metrics import read_metrics
@@ -25,8 +26,8 @@ SMALL_RUN = [
 ]
 
 
-def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "DS_ACCELERATOR": "cpu"}
+def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True, env: dict | None = None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "DS_ACCELERATOR": "cpu", **(env or {})}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
     command = (launch or [sys.executable]) + [str(ROOT / "train.py"), *SMALL_RUN, f"train.output_dir={output_dir}", *extra]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -37,7 +38,8 @@ def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wa
     return json.loads((output_dir / "summary.json").read_text())
 
 
-COMPARED = ("reward/accuracy", "entropy/all", "actor/pg_loss", "actor/grad_norm", "groups/mixed_frac", "val/accuracy", "logp_increment/correct")
+COMPARED = ("reward/accuracy", "entropy/all", "actor/pg_loss", "actor/grad_norm", "groups/mixed_frac", "val/accuracy", "logp_increment/correct",
+            "actor/optimizer_steps", "actor/skipped_steps")
 
 
 def comparable(records: list[dict]) -> list[dict]:
@@ -57,6 +59,9 @@ def test_a_few_steps_end_to_end(uninterrupted):
     for key in ("initial_val_accuracy", "final_val_accuracy", "best_val_accuracy", "initial_val_sampled_accuracy", "final_val_sampled_accuracy"):
         assert 0.0 <= summary[key] <= 1.0, key
     assert summary["best_val_accuracy"] >= max(summary["initial_val_accuracy"], summary["final_val_accuracy"])
+    # One record per step: the final validation (sampled too) joins step 6's record, as step 3's joins it.
+    assert [r["step"] for r in records] == [0, 1, 2, 3, 4, 5, 6]
+    assert "val/accuracy" in records[3] and "val/sampled_accuracy" in records[6]
     steps = [r for r in records if "reward/accuracy" in r]
     assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
     for record in steps:
@@ -93,6 +98,9 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp_p
         assert got.keys() == want.keys()
         for key in got:
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), (got["step"], key)
+    # TensorBoard shows each step once, with the value of metrics.jsonl (the killed run's later steps purged).
+    shown = tensorboard_scalars(out / "tensorboard" / "asymrl", "reward/accuracy")
+    assert shown == [(r["step"], pytest.approx(r["reward/accuracy"])) for r in records if "reward/accuracy" in r]
 
 
 @pytest.mark.distributed

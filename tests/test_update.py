@@ -139,3 +139,42 @@ def test_kl_reference_under_zero3_equals_one_process(tmp_path):
     for key in ("actor/pg_loss", "actor/grad_norm"):  # the gradient carries the penalty
         assert distributed["metrics"][key] == pytest.approx(single["metrics"][key], rel=1e-5), key
     assert max_weight_difference(distributed["weights"], single["weights"]) < 1e-5
+
+
+def tied_head_updater():
+    """The embedded tiny policy (its LM head tied to the embeddings) behind a one-process updater."""
+    from transformers import AutoModelForCausalLM
+
+    from asymrl.toy.build import ensure_base_policy
+    from asymrl.update import PolicyUpdater, UpdateConfig, build_accelerator
+
+    model = AutoModelForCausalLM.from_pretrained(ensure_base_policy("tiny"))
+    assert model.config.tie_word_embeddings
+    return PolicyUpdater(build_accelerator(1, 4, 1.0), model, UpdateConfig(lr=1e-3, micro_batch_size=4))
+
+
+def test_a_checkpoint_restores_the_step_counters_and_says_nothing_of_the_tied_head(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    from asymrl.checkpoint import load_checkpoint, save_checkpoint
+    from asymrl.update import RolloutBatch
+
+    updater = tied_head_updater()
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(3, 100, (8, 12), generator=generator)
+    response_mask = (torch.arange(12)[None] >= 4).long().expand(8, 12)
+    batch = RolloutBatch(input_ids, torch.ones_like(input_ids), response_mask)
+    old_logprobs, _ = updater.logprobs(batch)
+    advantages = torch.randn(8, 1, generator=generator) * response_mask
+    updater.update(batch, advantages, old_logprobs, mini_batch_rows=4)  # two optimizer steps
+    assert (updater.optimizer_steps, updater.skipped_steps) == (2, 0)
+    with caplog.at_level(logging.WARNING):
+        path = save_checkpoint(updater.accelerator, tmp_path, 1, {"step": 1}, keep_last=1)
+    assert not [r.getMessage() for r in caplog.records if "Removed shared tensor" in r.getMessage()]
+    resumed = tied_head_updater()
+    assert resumed.optimizer_steps == 0
+    load_checkpoint(resumed.accelerator, path)
+    assert (resumed.optimizer_steps, resumed.skipped_steps) == (2, 0)
+    assert resumed.scheduler.state_dict()["last_epoch"] == 2

@@ -1,8 +1,8 @@
 """Checkpoints that survive ``kill -9``: written aside, then renamed into place.
 
 A checkpoint directory ``<run>/checkpoints/step_000040/`` holds what ``accelerator.save_state``
-writes (model, optimizer, DeepSpeed shards, per-process RNG states, registered objects such as the
-lr scheduler) plus ``trainer_state.json`` (step, data position, best validation so far). It is
+writes (model, optimizer, DeepSpeed shards, per-process RNG states, registered objects: the lr
+scheduler and the updater's step counters) plus ``trainer_state.json`` (step, data position, best validation so far). It is
 written as ``step_000040.partial`` and renamed only once every process has finished, so a crash
 mid-save leaves the previous checkpoint as the latest complete one.
 """
@@ -10,14 +10,38 @@ mid-save leaves the previous checkpoint as the latest complete one.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate import Accelerator
 
 STATE_FILE = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step_(\d{6,})$")
+
+
+class _TiedHeadNotice(logging.Filter):
+    """Drops accelerate's "Removed shared tensor {'model.lm_head.weight'} while saving": a head tied
+    to the embeddings is stored once by design, and the warning, printed at every save, breaks the
+    progress bar. Any other shared tensor is still reported."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Removed shared tensor" in message and "lm_head" in message)
+
+
+@contextmanager
+def quiet_tied_head():
+    """Silence exactly the tied-head notice of accelerate's safetensors save, for the block."""
+    logger = logging.getLogger("accelerate.utils.other")
+    notice = _TiedHeadNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -54,7 +78,8 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, trainer_
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
+    with quiet_tied_head():
+        accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (partial / STATE_FILE).write_text(json.dumps(trainer_state, indent=2))

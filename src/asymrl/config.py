@@ -45,6 +45,10 @@ class ModelConfig:
     gradient_checkpointing: bool = knob(False, "recompute activations in backward")
     attn_implementation: Optional[str] = knob(None, "e.g. sdpa, flash_attention_2 (None: transformers' default)")
     trust_remote_code: bool = knob(False, "allow custom model code from the hub")
+    lora_rank: Optional[int] = knob(None, "LoRA rank r (peft): train low-rank adapters only; None or 0: full fine-tuning")
+    lora_alpha: float = knob(16.0, "LoRA alpha: a target's weight becomes W + (alpha / r) B A")
+    lora_target_modules: list = knob(lambda: ["all-linear"], "layers given adapters: module names (q_proj, v_proj, ...) "
+                                     "or all-linear (every linear layer but the LM head)")
 
 
 @dataclass
@@ -178,7 +182,9 @@ class EvalConfig:
 
 @dataclass
 class LogConfig:
-    tensorboard: bool = knob(True, "write TensorBoard events")
+    trackers: list = knob(lambda: ["tensorboard"], "experiment trackers beside metrics.jsonl (accelerate's: tensorboard, "
+                          "wandb, mlflow, ...); [] for none")
+    project: str = knob("asymrl", "tracker project: the wandb project, the MLflow experiment, the TensorBoard subfolder")
     covariance_steps: int = knob(40, "log the covariance by accuracy for the first N steps")
     logprob_increment: bool = knob(True, "log the log-prob increment of correct rollouts (one extra forward pass)")
     progress_bar: bool = knob(True, "tqdm progress bar")
@@ -225,6 +231,13 @@ MOVED_KEYS = {
     "rollout.sleep_mode": "rollout.vllm.sleep_mode",
     "rollout.static_cache": "rollout.transformers.static_cache",
     "data.validation_size": "eval.max_problems",
+}
+
+
+# Keys that no longer exist, with what to write instead.
+REPLACED_KEYS = {
+    "log.tensorboard": "use log.trackers, a list (log.trackers=[tensorboard] is the default, log.trackers=[] logs to "
+                       "metrics.jsonl only)",
 }
 
 
@@ -378,6 +391,9 @@ def build_config(values: dict[str, Any]) -> Config:
     knobs = {key: (owner, item) for key, owner, item in _knobs(config)}
     errors = []
     for key, value in values.items():
+        if key in REPLACED_KEYS:
+            errors.append(f"{key} was replaced: {REPLACED_KEYS[key]}")
+            continue
         if key in MOVED_KEYS:
             errors.append(f"{key}: moved to {MOVED_KEYS[key]}")
             continue
@@ -498,7 +514,7 @@ def validate(config: Config) -> list[str]:
     from asymrl import advantages, rollout
     from asymrl.loss import POLICY_LOSSES
 
-    a, t, r = config.algorithm, config.train, config.rollout
+    a, t, r, m = config.algorithm, config.train, config.rollout, config.model
     passk_k = a.estimator_params().get("k", advantages.parameters("passk")["k"]) if a.estimator == "passk" else None
     passk_key = "algorithm.estimator_kwargs.k" if "k" in a.estimator_kwargs else "algorithm.passk_k"
     checks = [
@@ -524,8 +540,30 @@ def validate(config: Config) -> list[str]:
         (t.ppo_epochs >= 1, f"train.ppo_epochs: must be >= 1, got {t.ppo_epochs}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
+        ((m.lora_rank or 0) >= 0, f"model.lora_rank: must be >= 0 (0 or null: no LoRA), got {m.lora_rank}"),
+        (m.lora_alpha > 0, f"model.lora_alpha: must be > 0, got {m.lora_alpha}"),
+        (not m.lora_rank or (m.lora_target_modules and all(isinstance(n, str) for n in m.lora_target_modules)),
+         f"model.lora_target_modules: expected a non-empty list of module names (or all-linear), got {m.lora_target_modules}"),
     ]
-    return [message for ok, message in checks if not ok]
+    return [message for ok, message in checks if not ok] + tracker_problems(config.log.trackers)
+
+
+def tracker_problems(names: list) -> list[str]:
+    """log.trackers must name accelerate's trackers (its own, or classes registered with
+    ``accelerate.tracking.register_tracker_class``), the built-in ones with their package installed:
+    accelerate would otherwise drop a missing one silently."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+    from accelerate.utils import LoggerType
+
+    missing = {tracker.value for tracker in LoggerType} - {str(tracker) for tracker in get_available_trackers()}
+    problems = []
+    for name in names:
+        if name not in LOGGER_TYPE_TO_CLASS:
+            problems.append(f"log.trackers: {name!r} is not a tracker; choose from {', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
+        elif name in missing:
+            package = f"'asymrl[{name}]'" if name in ("wandb", "mlflow") else name
+            problems.append(f"log.trackers: {name!r} needs its package, which is not installed: pip install {package}")
+    return problems
 
 
 def check_world_size(config: Config, world_size: int) -> None:

@@ -12,7 +12,8 @@ TensorBoard, and the ``Summary`` columns a diagnostic declares reach the Table 1
         return {"response/longest": float(rollouts["response_tokens"].max())}
 
 ``MetricsLog`` writes every step's metrics to ``metrics.jsonl`` (one JSON object a line, flushed at
-once so a crash loses nothing) and to TensorBoard.
+once so a crash loses nothing), the source of truth, then to the experiment trackers of
+``log.trackers`` (TensorBoard, wandb, MLflow, ...) through accelerate's tracker API.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Mapping, Sequence
@@ -247,20 +249,56 @@ def _length_statistics(rollouts: Rollouts, step: int, config: Config) -> dict[st
     return length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)
 
 
-class MetricsLog:
-    """Appends each step's metrics to ``<run_dir>/metrics.jsonl`` and TensorBoard (main process only)."""
+def tracker_key(key: str) -> str:
+    """A metric name every tracker accepts: MLflow refuses characters outside ``[\\w./\\- :]``
+    (``cov/p=0.375`` becomes ``cov/p_0.375``); metrics.jsonl keeps the original names."""
+    return re.sub(r"[^\w./\- :]", "_", key)
 
-    def __init__(self, run_dir: Path, *, tensorboard: bool = True, enabled: bool = True):
+
+def flat_hyperparameters(tree: dict, prefix: str = "") -> dict[str, bool | int | float | str]:
+    """A nested config as ``{dotted key: scalar}`` (lists and None as text), as trackers store it."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flat_hyperparameters(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat
+
+
+class MetricsLog:
+    """Appends each step's metrics to ``<run_dir>/metrics.jsonl``, then logs them to the trackers the
+    ``accelerator`` was built with (``build_accelerator(trackers=...)``); main process only.
+
+    ``start`` opens the trackers (after ``truncate_after`` on a resume): TensorBoard is told to
+    purge the events past the resumed step, so neither sink holds two values for a step.
+    """
+
+    def __init__(self, run_dir: Path, accelerator=None, *, enabled: bool = True):
         self.enabled = enabled
         self.path = Path(run_dir) / "metrics.jsonl"
-        self.writer = None
-        if not enabled:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        self.run_dir = Path(run_dir)
+        self.accelerator = accelerator if enabled else None
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
-            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+    def start(self, project: str, config: dict | None = None, resumed_at: int | None = None) -> None:
+        """Open the trackers as ``project`` (wandb project, MLflow experiment, TensorBoard subfolder)
+        with ``config`` as hyperparameters; ``resumed_at``: the step a resumed run continues after."""
+        if not self.enabled:
+            return
+        if resumed_at is not None:
+            self.truncate_after(resumed_at)
+        if self.accelerator is None or not self.accelerator.log_with:
+            return
+        init_kwargs = {
+            "wandb": {"dir": str(self.run_dir), "name": self.run_dir.name},
+            "mlflow": {"run_name": self.run_dir.name},
+            # TensorBoard hides every event at or past purge_step written before this start.
+            "tensorboard": {} if resumed_at is None else {"purge_step": resumed_at + 1},
+        }
+        hyperparameters = None if config is None else flat_hyperparameters(config)
+        self.accelerator.init_trackers(project, config=hyperparameters, init_kwargs=init_kwargs)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
@@ -268,11 +306,10 @@ class MetricsLog:
         record = {"step": step, **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in metrics.items():
-                if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
-                    self.writer.add_scalar(key, value, step)
-            self.writer.flush()
+        if self.accelerator is not None:
+            numbers = {tracker_key(k): v for k, v in metrics.items()
+                       if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
+            self.accelerator.log(numbers, step=step)
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (after a resume from that step, they will be written again)."""
@@ -282,8 +319,10 @@ class MetricsLog:
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Finish the trackers (wandb and MLflow end their runs; TensorBoard closes its file)."""
+        if self.accelerator is not None:
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -65,14 +65,15 @@ class Trainer:
         probe_world = launched_world_size()
         check_world_size(config, probe_world)
         self.mini_batch_rows = train.mini_batch_prompts * self.group_size // probe_world
+        self.run_dir = Path(train.output_dir)
         # DeepSpeed wants a fixed micro-batch shape at start; under a token budget the update sets the
         # real number of micro-batches per mini-batch (update.PolicyUpdater._micro_batch_rows).
         micro_rows = train.micro_batch_size if train.max_tokens_per_micro_batch is None else 1
-        self.accelerator = build_accelerator(self.mini_batch_rows // micro_rows, micro_rows, train.grad_clip)
+        self.accelerator = build_accelerator(self.mini_batch_rows // micro_rows, micro_rows, train.grad_clip,
+                                             trackers=config.log.trackers, run_dir=self.run_dir)
         acc = self.accelerator
         torch.manual_seed(train.seed)
 
-        self.run_dir = Path(train.output_dir)
         self.model_dir = resolve_model_dir(config.model.path)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -114,6 +115,9 @@ class Trainer:
                 ppo_epochs=train.ppo_epochs,
                 temperature=rollout.temperature,
                 gradient_checkpointing=config.model.gradient_checkpointing,
+                lora_rank=config.model.lora_rank or 0,
+                lora_alpha=config.model.lora_alpha,
+                lora_target_modules=tuple(config.model.lora_target_modules),
                 loss=PolicyLossConfig(
                     variant=algorithm.policy_loss,
                     variant_params=dict(algorithm.policy_loss_kwargs),
@@ -133,7 +137,6 @@ class Trainer:
         if algorithm.kl_coef > 0:
             self.reference = load_frozen_policy(self.model_dir, config.model.dtype, acc.device, config.model.trust_remote_code)
         self.sampler = PromptSampler(self.train_problems, batch_size=train.prompts_per_step, seed=train.seed)
-        acc.register_for_checkpointing(self.updater.scheduler)
         self.engine = build_engine(
             rollout.backend,
             self.model_dir,
@@ -143,9 +146,9 @@ class Trainer:
             seed=train.seed + acc.process_index,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
-        self.log = MetricsLog(self.run_dir, tensorboard=config.log.tensorboard, enabled=acc.is_main_process)
+        self.log = MetricsLog(self.run_dir, acc, enabled=acc.is_main_process)
         self.state = {"step": 0, "best_val_accuracy": None, "best_step": None, "initial_val_accuracy": None,
-                      "final_val_accuracy": None, "wall_s": 0.0, "skipped_steps": 0}
+                      "final_val_accuracy": None, "wall_s": 0.0}
 
     # -- set-up helpers ------------------------------------------------------------------------------
 
@@ -306,6 +309,7 @@ class Trainer:
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             config.save(self.run_dir / "config.yaml")
+        self.log.start(config.log.project, config.to_dict(), resumed_at=start_step if start_step else None)
         started = time.time() - self.state["wall_s"]
         if start_step == 0 and config.eval.at_start:
             self._validate_and_keep_best(0, sampled=True)
@@ -316,19 +320,18 @@ class Trainer:
             metrics = self.step(step, self.sampler.next_batch())
             self.state["step"] = step + 1
             self.state["wall_s"] = time.time() - started
-            if config.eval.every_steps and (step + 1) % config.eval.every_steps == 0:
-                metrics.update(self._validate_and_keep_best(step + 1, log=False))
+            out_of_time = config.train.max_wall_s and self.state["wall_s"] >= config.train.max_wall_s
+            last = step + 1 == self.total_steps or out_of_time
+            # The last step always validates, once, and measures sampled accuracy too (beside greedy).
+            if last or (config.eval.every_steps and (step + 1) % config.eval.every_steps == 0):
+                metrics.update(self._validate_and_keep_best(step + 1, log=False, sampled=last))
             self.log.log(step + 1, metrics)
             progress.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3f}" for k in ("reward/accuracy", "entropy/all", "val/accuracy") if k in metrics})
-            out_of_time = config.train.max_wall_s and self.state["wall_s"] >= config.train.max_wall_s
             if config.train.save_every and ((step + 1) % config.train.save_every == 0 or out_of_time):
                 self._save()
             if out_of_time:
                 acc.print(f"train.max_wall_s={config.train.max_wall_s} reached after step {step + 1}: stopping")
                 break
-        if self.state["step"] > 0:
-            # The final validation always measures sampled accuracy too (beside greedy).
-            self._validate_and_keep_best(self.state["step"], sampled=True)
         return self._finish()
 
     def _validate_and_keep_best(self, step: int, log: bool = True, sampled: bool = False) -> dict[str, float]:
@@ -359,7 +362,6 @@ class Trainer:
         self.sampler.load_state_dict(saved.pop("sampler"))
         self.state.update(saved)
         push_weights(self.engine, self.updater.model)
-        self.log.truncate_after(self.state["step"])
         self.accelerator.print(f"resumed from {path} at step {self.state['step']}")
         return self.state["step"]
 

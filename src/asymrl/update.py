@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, InitProcessGroupKwargs
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration
 
 from asymrl.logprobs import sequence_logprobs
 from asymrl.loss import PolicyLossConfig, policy_loss
+from asymrl.rollout.weight_sync import full_weights_loading, gathered, iter_full_parameters
 
 
 def launched_world_size() -> int:
@@ -36,8 +36,12 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float) -> Accelerator:
+def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, grad_clip: float,
+                      trackers: list[str] = (), run_dir: Path | None = None) -> Accelerator:
     """An ``Accelerator`` that works the same on CPU (gloo) and GPU (nccl), with or without DeepSpeed.
+
+    ``trackers`` (accelerate's names: tensorboard, wandb, mlflow, ...) are opened later by
+    ``MetricsLog.start``; the ones that write files locally write under ``<run_dir>/tensorboard``.
 
     Traps handled (ENVIRONMENT.md): without CUDA the process group must be created with gloo, or
     every rank believes it is rank 0 of 1; DeepSpeed needs integer micro-batch and clipping values
@@ -48,8 +52,10 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
     handlers = [InitProcessGroupKwargs(backend="gloo")] if on_cpu and launched else []
     # cpu=True would silently turn a DeepSpeed launch into plain gloo DDP: only without DeepSpeed.
+    project = None if run_dir is None else ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(Path(run_dir) / "tensorboard"))
     accelerator = Accelerator(
-        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu and not deepspeed
+        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers, cpu=on_cpu and not deepspeed,
+        log_with=list(trackers) or None, project_config=project,
     )
     plugin = accelerator.state.deepspeed_plugin
     if plugin is not None:
@@ -61,28 +67,6 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
         # A torch optimizer under ZeRO-offload (ENVIRONMENT.md trap 3).
         ds_config.setdefault("zero_force_ds_cpu_optimizer", False)
     return accelerator
-
-
-@contextmanager
-def full_weights_loading():
-    """Load a complete model even inside a DeepSpeed ZeRO-3 run.
-
-    Under ZeRO-3, accelerate registers its config with transformers, and every later
-    ``from_pretrained`` partitions the weights across ranks. A copy that DeepSpeed does not manage
-    (the rollout engine's, the frozen KL reference) would then hold empty shards that nothing
-    gathers: it must stay whole on each rank, so the registration is hidden while it loads.
-    """
-    try:
-        from transformers.integrations import deepspeed as hf_deepspeed
-    except ImportError:
-        yield
-        return
-    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
-    hf_deepspeed._hf_deepspeed_config_weak_ref = None
-    try:
-        yield
-    finally:
-        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
 
 
 class PolicyWithLogprobs(torch.nn.Module):
@@ -234,11 +218,35 @@ class UpdateConfig:
     temperature: float = 1.0
     logprob_chunk_size: int = 1024
     gradient_checkpointing: bool = False
+    lora_rank: int = 0  # 0: full fine-tuning
+    lora_alpha: float = 16.0
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
     loss: PolicyLossConfig = field(default_factory=PolicyLossConfig)
 
 
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, target_modules) -> torch.nn.Module:
+    """``model`` frozen, its ``target_modules`` given LoRA adapters: a peft model whose adapted layers
+    compute ``W x + (alpha / rank) B A x`` with ``B = 0`` at the start (Hu et al. 2021).
+
+    No adapter dropout: it would make the update's forward pass differ from the log-prob pass that
+    produced the old log-probs, so the PPO ratio would not start at 1.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    targets = list(target_modules)
+    # "all-linear" is peft's keyword only as a plain string (every linear layer but the output layer).
+    targets = targets[0] if targets == ["all-linear"] else targets
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, task_type="CAUSAL_LM"))
+
+
 class PolicyUpdater:
-    """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights."""
+    """Owns the trainable policy: log-prob passes, PPO mini-batch updates, export of its weights.
+
+    With ``config.lora_rank > 0`` the policy is a peft model that trains LoRA adapters only (the
+    optimizer holds just their parameters); its exports are the merged weights. Its checkpointed
+    state (registered with the accelerator, so ``save_state`` / ``load_state`` carry it) is the lr
+    scheduler and the step counters.
+    """
 
     def __init__(self, accelerator: Accelerator, model: torch.nn.Module, config: UpdateConfig):
         self.accelerator = accelerator
@@ -246,8 +254,11 @@ class PolicyUpdater:
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+        if config.lora_rank:
+            model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_target_modules)
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, betas=tuple(config.adam_betas), weight_decay=config.weight_decay
+            [p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.adam_betas),
+            weight_decay=config.weight_decay,
         )
         policy = PolicyWithLogprobs(model, config.logprob_chunk_size)
         self.policy, self.optimizer = accelerator.prepare(policy, optimizer)
@@ -259,6 +270,15 @@ class PolicyUpdater:
         self.optimizer_steps = 0
         self.skipped_steps = 0
         self.padded_tokens = self.real_tokens = 0  # since the last take_padding_statistics()
+        accelerator.register_for_checkpointing(self.scheduler, self)
+
+    def state_dict(self) -> dict[str, int]:
+        """The step counters (checkpointed through ``register_for_checkpointing``)."""
+        return {"optimizer_steps": self.optimizer_steps, "skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.optimizer_steps = state["optimizer_steps"]
+        self.skipped_steps = state["skipped_steps"]
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -274,8 +294,12 @@ class PolicyUpdater:
 
     @property
     def model(self) -> torch.nn.Module:
-        """The bare transformers model (unwrapped from DDP / DeepSpeed)."""
+        """The bare transformers model (unwrapped from DDP / DeepSpeed); with LoRA, the peft model."""
         return self.accelerator.unwrap_model(self.policy).model
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.config.lora_rank > 0
 
     def _global_sum(self, value: float) -> float:
         tensor = torch.tensor([float(value)], device=self.accelerator.device)
@@ -427,14 +451,35 @@ class PolicyUpdater:
     # -- export ------------------------------------------------------------------------------------
 
     def save_pretrained(self, out_dir: Path, tokenizer=None) -> None:
-        """Write a standard transformers model directory (ZeRO-3 shards gathered), main process only."""
-        state_dict = self.accelerator.get_state_dict(self.policy)
-        prefix = "model."
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)} if state_dict else None
-        if self.accelerator.is_main_process:
-            out_dir = Path(out_dir)
+        """Write a standard transformers model directory (ZeRO-3 shards gathered), main process only.
+
+        With LoRA the directory holds the merged weights (loadable without peft, by the engines too)
+        and ``adapter/`` the adapter alone (``PeftModel.from_pretrained(base, out_dir / "adapter")``).
+        """
+        out_dir = Path(out_dir)
+        main = self.accelerator.is_main_process
+        if self.uses_lora:
+            # Every rank iterates (the ZeRO-3 gathers are collective); the main process keeps the tensors.
+            state_dict, adapter = {}, {}
+            for name, tensor in iter_full_parameters(self.model):
+                if main:
+                    state_dict[name] = tensor.detach().cpu()
+            for name, parameter in self.model.named_parameters():
+                if parameter.requires_grad:
+                    with gathered([parameter]):
+                        if main:
+                            adapter[name] = parameter.detach().cpu().clone()
+            model = self.model.get_base_model()
+        else:
+            state_dict = self.accelerator.get_state_dict(self.policy)
+            prefix = "model."
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)} if state_dict else None
+            model = self.model
+        if main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            self.model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+            model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+            if self.uses_lora:
+                self.model.save_pretrained(out_dir / "adapter", state_dict=adapter)
             if tokenizer is not None:
                 tokenizer.save_pretrained(out_dir)
         self.accelerator.wait_for_everyone()

@@ -14,7 +14,7 @@ import torch
 
 from asymrl.rollout.base import Completion, EngineSetup, Prompt, RolloutEngine, SamplingParams, finish
 from asymrl.rollout.registry import register
-from asymrl.update import full_weights_loading
+from asymrl.rollout.weight_sync import full_weights_loading
 
 
 @dataclass
