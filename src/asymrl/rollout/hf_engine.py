@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Iterable
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, TopPLogitsWarper
 
 from asymrl.rollout.base import Completion, Prompt, RolloutEngine, SamplingParams, finish
 
@@ -35,6 +35,55 @@ def full_weights_loading():
         yield
     finally:
         hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
+class SamplingDistribution(LogitsProcessor):
+    """The distribution the engine samples from, with each sampled token's log-prob recorded on the way.
+
+    ``generate`` is asked for no temperature or top-p of its own: it would merge its warpers with
+    user processors in an order it does not promise, and the recorded log-prob must be that of the
+    temperature-scaled *full-vocabulary* distribution (top-p not renormalised; rollout/base.py), so
+    this processor, the only one that changes the scores, applies both itself. Each call gets the
+    raw scores of step t (rows x vocabulary), writes ``log_softmax(scores / T)`` into one
+    rows x vocabulary buffer, and first gathers from it, while it still holds step t - 1, the token
+    sampled then (the last column of ``input_ids``). That replaces the rows x new tokens x vocabulary
+    stack that ``output_logits`` kept (~320 GB at 256 rows x 4,096 tokens x 151,936);
+    :meth:`sampled_logprobs` gathers the last token once ``generate`` returns.
+    """
+
+    def __init__(self, temperature: float, top_p: float, max_new_tokens: int, record_logprobs: bool):
+        self.temperature = temperature
+        # transformers' own top-p warper, applied as generate() would: same tokens for a given seed.
+        self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
+        self.max_new_tokens = max_new_tokens
+        self.record_logprobs = record_logprobs
+        self.steps = 0
+        # Allocated on the first step (shape and device of the scores) and reused: a fresh buffer a
+        # step, plus a small tensor kept per step, let the CPU heap fragment (+240 MB over 256 steps of 16 rows).
+        self.step_logprobs: torch.Tensor | None = None  # (rows, vocabulary): the latest step's log_softmax
+        self.sampled: torch.Tensor | None = None  # (rows, max_new_tokens): the sampled tokens' log-probs
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scaled = scores.float() / self.temperature
+        if self.record_logprobs:
+            if self.steps == 0:
+                self.step_logprobs = torch.empty_like(scaled)
+                self.sampled = scaled.new_zeros((scaled.shape[0], self.max_new_tokens))
+            else:
+                self._record(input_ids[:, -1:])
+            torch.sub(scaled, torch.logsumexp(scaled, dim=-1, keepdim=True), out=self.step_logprobs)
+            self.steps += 1
+        return scaled if self.top_p is None else self.top_p(input_ids, scaled)
+
+    def _record(self, tokens: torch.Tensor) -> None:
+        """Store the log-probs of ``tokens`` (rows, 1), the tokens sampled from the buffer's step."""
+        self.sampled[:, self.steps - 1] = self.step_logprobs.gather(-1, tokens)[:, 0]
+
+    def sampled_logprobs(self, sequences: torch.Tensor) -> torch.Tensor:
+        """``(rows, new tokens)`` log-probs of the sampled tokens, given the sequences generate returned."""
+        self._record(sequences[:, -1:])
+        self.step_logprobs = None
+        return self.sampled[:, : self.steps]
 
 
 class TransformersEngine(RolloutEngine):
@@ -76,25 +125,27 @@ class TransformersEngine(RolloutEngine):
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         greedy = params.temperature <= 0
-        # top_k=0: transformers would otherwise sample from the top 50 only.
-        sampling = {} if greedy else {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-        output = self.model.generate(
+        distribution = SamplingDistribution(
+            temperature=1.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
+            max_new_tokens=params.max_new_tokens, record_logprobs=params.logprobs,
+        )
+        # generate() itself applies no temperature or top-p (``distribution`` does); top_k=0: it would
+        # otherwise sample from the top 50 only.
+        sampling = {} if greedy else {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+        sequences = self.model.generate(
             input_ids=input_ids, attention_mask=attention_mask, do_sample=not greedy, **sampling,
+            logits_processor=LogitsProcessorList([distribution]),
             max_new_tokens=params.max_new_tokens, eos_token_id=list(self.eos_ids), pad_token_id=pad,
             stop_strings=params.stop or None, tokenizer=self.tokenizer if params.stop else None,
-            return_dict_in_generate=True, output_logits=True,
             cache_implementation="static" if self.static_cache else None,
         )
-        generated = output.sequences[:, width:]
-        # Log-prob of each sampled token under the sampling distribution (logits / temperature).
-        logits = torch.stack(output.logits, dim=1).float()
-        if not greedy:
-            logits = logits / params.temperature
-        token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated[..., None])[..., 0]
+        generated = sequences[:, width:]
+        token_logprobs = distribution.sampled_logprobs(sequences).tolist() if params.logprobs else None
         results = []
         for row, prompt in enumerate(rows):
             ids, text, reason = finish(generated[row].tolist(), self.tokenizer, self.eos_ids, params.stop, params.max_new_tokens)
-            results.append(Completion(prompt, ids, token_logprobs[row, : len(ids)].tolist(), reason, text))
+            logprobs = token_logprobs[row][: len(ids)] if token_logprobs is not None else None
+            results.append(Completion(prompt, ids, logprobs, reason, text))
         return results
 
     @torch.no_grad()
