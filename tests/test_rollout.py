@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -81,6 +83,22 @@ def test_engine_logprobs_agree_with_trainer_recomputation(hf_engine, policy_dir,
     assert difference < 1e-4
 
 
+def test_top_p_truncates_the_samples_not_the_reported_logprobs(hf_engine, policy_dir):
+    # The engine reports log-probs of the temperature-scaled full vocabulary (rollout/base.py), the
+    # trainer's recomputation, not of the top-p nucleus renormalised; and skipping them changes no sample.
+    params = SamplingParams(n=2, temperature=0.7, top_p=0.8, max_new_tokens=40, seed=4)
+    completions = [c for g in hf_engine.generate(PROMPTS, params) for c in g]
+    batch = collate(completions, hf_engine.tokenizer.pad_token_id, with_engine_logprobs=True)
+    model = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
+    with torch.no_grad():
+        recomputed, _ = sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], temperature=0.7)
+    mask = batch["response_mask"].bool()
+    assert (recomputed[mask] - batch["engine_logprobs"][mask]).abs().max().item() < 1e-4
+    without = [c for g in hf_engine.generate(PROMPTS, replace(params, logprobs=False)) for c in g]
+    assert [c.response_ids for c in without] == [c.response_ids for c in completions]
+    assert all(c.response_logprobs is None for c in without)
+
+
 def assert_engine_follows_an_update(engine, policy_dir) -> list[list[int]]:
     """Push perturbed weights: the engine's greedy output must become that of the perturbed model
     (run by a fresh transformers engine) and differ from before. Returns the output before."""
@@ -131,6 +149,14 @@ def test_vllm_samples_and_logprobs(vllm_engine, policy_dir):
     difference = (recomputed[mask] - batch["engine_logprobs"][mask]).abs().max().item()
     print(f"max |engine - trainer| log-prob difference (vLLM): {difference:.2e}")
     assert difference < 1e-3
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_vllm_logprobs_can_be_skipped(vllm_engine):
+    groups = vllm_engine.generate(PROMPTS, SamplingParams(n=1, temperature=0.0, max_new_tokens=48, logprobs=False))
+    assert [g[0].response_ids for g in groups] == greedy_ids(vllm_engine)
+    assert all(g[0].response_logprobs is None for g in groups)
 
 
 @needs_vllm

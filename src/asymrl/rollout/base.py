@@ -28,6 +28,7 @@ class SamplingParams:
     max_new_tokens: int = 256
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    logprobs: bool = True  # False: completions carry no log-probs (evaluation), and no time is spent on them
 
 
 @dataclass

@@ -64,30 +64,36 @@ class TransformersEngine(RolloutEngine):
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     def _generate_rows(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
+        from transformers import LogitsProcessorList
+
+        from asymrl.rollout.sampling import SamplingDistribution
+
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         greedy = params.temperature <= 0
-        # top_k=0: transformers would otherwise sample from the top 50 only.
-        sampling = {} if greedy else {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-        output = self.model.generate(
+        distribution = SamplingDistribution(
+            temperature=1.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
+            max_new_tokens=params.max_new_tokens, record_logprobs=params.logprobs,
+        )
+        # generate() itself applies no temperature or top-p (``distribution`` does); top_k=0: it would
+        # otherwise sample from the top 50 only.
+        sampling = {} if greedy else {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+        sequences = self.model.generate(
             input_ids=input_ids, attention_mask=attention_mask, do_sample=not greedy, **sampling,
+            logits_processor=LogitsProcessorList([distribution]),
             max_new_tokens=params.max_new_tokens, eos_token_id=list(self.eos_ids), pad_token_id=pad,
             stop_strings=params.stop or None, tokenizer=self.tokenizer if params.stop else None,
-            return_dict_in_generate=True, output_logits=True,
             cache_implementation="static" if self.static_cache else None,
         )
-        generated = output.sequences[:, width:]
-        # Log-prob of each sampled token under the sampling distribution (logits / temperature).
-        logits = torch.stack(output.logits, dim=1).float()
-        if not greedy:
-            logits = logits / params.temperature
-        token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated[..., None])[..., 0]
+        generated = sequences[:, width:]
+        token_logprobs = distribution.sampled_logprobs(sequences).tolist() if params.logprobs else None
         results = []
         for row, prompt in enumerate(rows):
             ids, text, reason = finish(generated[row].tolist(), self.tokenizer, self.eos_ids, params.stop, params.max_new_tokens)
-            results.append(Completion(prompt, ids, token_logprobs[row, : len(ids)].tolist(), reason, text))
+            logprobs = token_logprobs[row][: len(ids)] if token_logprobs is not None else None
+            results.append(Completion(prompt, ids, logprobs, reason, text))
         return results
 
     @torch.no_grad()

@@ -77,7 +77,7 @@ class VLLMEngine(RolloutEngine):
         greedy = params.temperature <= 0
         sampling = self._vllm.SamplingParams(
             n=params.n, temperature=0.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
-            max_tokens=params.max_new_tokens, stop=params.stop or None, logprobs=0,
+            max_tokens=params.max_new_tokens, stop=params.stop or None, logprobs=0 if params.logprobs else None,
             seed=params.seed if self.per_request_seeds else None,
             skip_special_tokens=True,
         )
