@@ -55,6 +55,12 @@ def test_cross_field_validation():
         build_config({"algorithm.estimator": "passk", "algorithm.passk_k": 9})
     with pytest.raises(ConfigError, match="algorithm.eps_low: must be in \\[0, 1\\)"):
         build_config({"algorithm.eps_low": 1.5})
+    with pytest.raises(ConfigError, match="algorithm.rollout_correction_cap: must be > 1"):
+        build_config({"algorithm.rollout_correction": "tis", "algorithm.rollout_correction_cap": 1.0})
+    with pytest.raises(ConfigError, match="algorithm.rollout_correction: 'clip' is not allowed; choose one of none, tis, mask"):
+        build_config({"algorithm.rollout_correction": "clip"})
+    with pytest.raises(ConfigError, match="rollout.engine_dtype: 'fp8' is not allowed"):
+        build_config({"rollout.engine_dtype": "fp8"})
     with pytest.raises(ConfigError, match="must be divisible by the number of processes"):
         check_world_size(build_config({"train.prompts_per_step": 6, "train.mini_batch_prompts": 6}), 4)
 

@@ -11,7 +11,8 @@ from transformers import AutoModelForCausalLM
 
 from asymrl.logprobs import sequence_logprobs
 from asymrl.rollout import SamplingParams, build_engine, collate
-from asymrl.rollout_correction import correction_weights, log_importance_weights, mismatch_metrics
+from asymrl.rollout_correction import (correction_weights, log_importance_weights, mismatch_metrics, mismatch_per_rollout,
+                                       summarize_mismatch, summarize_weights, weight_per_rollout)
 from asymrl.toy.build import ensure_base_policy
 
 LOG2 = math.log(2.0)
@@ -33,6 +34,25 @@ def test_mismatch_metrics_by_hand():
     assert metrics["mismatch/abs_logprob_diff_max"] == pytest.approx(1.0)
     assert metrics["mismatch/kl_k3"] == pytest.approx(sum(k3) / 4, rel=1e-6)
     assert mismatch_metrics(old, engine, torch.zeros_like(mask)) == dict.fromkeys(metrics, 0.0)
+
+
+def test_per_rollout_pieces_combine_across_ranks_exactly():
+    """Rows split over two ranks, gathered as per-rollout sums, give the metrics of the whole batch."""
+    old, engine = logprob_pair([[0.5, 0.0, -0.25, 7.0], [-1.0, 7.0, 7.0, 7.0], [0.125, -2.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 0, 0]])
+    ranks = [mismatch_per_rollout(old[rows], engine[rows], mask[rows]) for rows in (slice(0, 1), slice(1, 3))]
+    gathered = {name: torch.cat([rank[name] for rank in ranks]) for name in ranks[0]}
+    assert summarize_mismatch(gathered, mask.sum(dim=1)) == pytest.approx(mismatch_metrics(old, engine, mask))
+    assert summarize_mismatch(gathered, mask.sum(dim=1))["mismatch/abs_logprob_diff_max"] == pytest.approx(2.0)
+
+    weights, keep = correction_weights(old, engine, mask, mode="mask", level="token", cap=2.0)
+    # kept (|d| <= log 2): 0.5, 0, -0.25 of row 0; nothing of row 1 (-1); 0.125 of row 2 (not -2).
+    summary = summarize_weights(weight_per_rollout(weights, keep, mask), mask.sum(dim=1))
+    assert summary == pytest.approx({"correction/weight_mean": 4 / 6, "correction/kept_frac": 4 / 6})
+    tis_weights, tis_keep = correction_weights(old, engine, mask, mode="tis", level="token", cap=2.0)
+    expected = (math.exp(0.5) + 1 + math.exp(-0.25) + math.exp(-1.0) + math.exp(0.125) + math.exp(-2.0)) / 6
+    assert summarize_weights(weight_per_rollout(tis_weights, tis_keep, mask), mask.sum(dim=1)) == pytest.approx(
+        {"correction/weight_mean": expected, "correction/kept_frac": 1.0})
 
 
 def test_token_level_truncated_importance_sampling():

@@ -4,6 +4,7 @@ two processes under DeepSpeed ZeRO-2."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -188,3 +189,83 @@ def test_bad_input_is_one_line_naming_key_or_file(case, tmp_path):
     expected = {"malformed": f"{data}:2: invalid JSON", "empty": f"data.train={str(data)!r}: 0 usable problems",
                 "missing_model": "model.path="}[case]
     assert message.startswith("train.py: ") and expected in message, message
+
+
+def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
+    """One trainer step in this process; returns its metrics and what the update received."""
+    from asymrl import trainer as trainer_module
+    from asymrl.config import parse_args
+
+    config = parse_args([*SMALL_RUN, "train.prompts_per_step=4", "train.mini_batch_prompts=4", "rollout.max_new_tokens=24",
+                         "log.trackers=[]", "eval.at_start=false", f"train.output_dir={tmp_path}", *extra])
+    trainer = trainer_module.Trainer(config)
+    seen: dict = {}
+    compute, generate, update = trainer_module.estimators.compute, trainer.engine.generate, trainer.updater.update
+
+    def recording_compute(*args, **kwargs):
+        seen["rollout_advantage"] = compute(*args, **kwargs)
+        return seen["rollout_advantage"]
+
+    def recording_generate(prompts, params):
+        seen["groups"] = generate(prompts, params)
+        return seen["groups"]
+
+    def recording_update(batch, token_advantage, old_logprobs, *args, **kwargs):
+        seen.update(batch=batch, token_advantage=token_advantage, old_logprobs=old_logprobs)
+        return update(batch, token_advantage, old_logprobs, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.estimators, "compute", recording_compute)
+    monkeypatch.setattr(trainer.engine, "generate", recording_generate)
+    monkeypatch.setattr(trainer.updater, "update", recording_update)
+    try:
+        seen["metrics"] = trainer.step(0, trainer.sampler.next_batch())
+    finally:
+        trainer.reward.close()
+        trainer.engine.close()
+    return seen
+
+
+@pytest.mark.parametrize("mode,level", [("tis", "token"), ("tis", "sequence"), ("mask", "token")])
+def test_rollout_correction_with_a_bfloat16_engine(tmp_path, monkeypatch, mode, level):
+    """A bf16 engine beside the fp32 trainer: the step logs the mismatch, and the update receives
+    the advantages weighted (tis) or masked (mask) exactly as computed here by hand."""
+    import torch
+
+    from asymrl.rollout import collate
+
+    seen = one_step_in_process(tmp_path, monkeypatch, "rollout.engine_dtype=bfloat16", f"algorithm.rollout_correction={mode}",
+                               f"algorithm.rollout_correction_level={level}", "algorithm.rollout_correction_cap=1.01")
+    completions = [c for group in seen["groups"] for c in group]
+    engine = collate(completions, pad_token_id=0, with_engine_logprobs=True)["engine_logprobs"]
+    mask = seen["batch"].response_mask.bool()
+    delta = torch.where(mask, seen["old_logprobs"] - engine, 0.0)
+    if level == "sequence":
+        delta = delta.sum(dim=1, keepdim=True).expand_as(delta)
+    if mode == "tis":
+        weights = torch.exp(delta).clamp(max=1.01)
+    else:
+        weights = (delta.abs() <= math.log(1.01)).float()
+    expected = seen["rollout_advantage"].reshape(-1, 1) * mask * weights
+    assert torch.allclose(seen["token_advantage"], expected, atol=1e-6)
+
+    metrics = seen["metrics"]
+    abs_delta = (seen["old_logprobs"] - engine).abs()[mask]
+    assert 0 < metrics["mismatch/abs_logprob_diff_mean"] < 0.1  # bf16 rounding, not another policy
+    assert metrics["mismatch/abs_logprob_diff_mean"] == pytest.approx(float(abs_delta.mean()), rel=1e-5)
+    assert metrics["mismatch/abs_logprob_diff_max"] == pytest.approx(float(abs_delta.max()), rel=1e-5)
+    assert metrics["mismatch/kl_k3"] > 0
+    kept = (weights > 0) & mask
+    assert metrics["correction/kept_frac"] == pytest.approx(float(kept.sum() / mask.sum()), rel=1e-6)
+    assert metrics["correction/weight_mean"] == pytest.approx(float((weights * kept).sum() / mask.sum()), rel=1e-5)
+    # A cap this tight does something: tis lowers some weights below 1, mask drops some tokens.
+    assert metrics["correction/weight_mean"] < 1.0
+
+
+def test_no_correction_leaves_advantages_alone_and_a_float32_engine_matches(tmp_path, monkeypatch):
+    import torch
+
+    seen = one_step_in_process(tmp_path, monkeypatch)
+    mask = seen["batch"].response_mask
+    assert torch.equal(seen["token_advantage"], seen["rollout_advantage"].reshape(-1, 1) * mask)
+    assert seen["metrics"]["mismatch/abs_logprob_diff_max"] < 1e-4
+    assert not any(key.startswith("correction/") for key in seen["metrics"])

@@ -97,6 +97,9 @@ class RolloutConfig:
     stop: list = knob(list, "extra stop strings")
     val_temperature: float = knob(0.0, "validation sampling temperature (0 = greedy)")
     val_max_new_tokens: Optional[int] = knob(None, "validation response length (default: max_new_tokens)")
+    engine_dtype: Optional[Literal["float32", "bfloat16", "float16"]] = knob(
+        None, "dtype the engine samples in (None: model.dtype); e.g. bfloat16 beside a float32 trainer, as vLLM in bf16 "
+              "beside fp32 master weights: the gap shows in mismatch/* and algorithm.rollout_correction corrects it")
     # Each engine's own options (its Options dataclass), keyed rollout.<engine>.<option>.
     engine_options: dict = sections(_default_engine_options)
 
@@ -127,6 +130,11 @@ class AlgorithmConfig:
     loss_agg_constant: Optional[int] = knob(None, "Dr.GRPO's normaliser (default: rollout.max_new_tokens)")
     kl_coef: float = knob(0.0, "KL penalty to the initial policy (the paper uses none; > 0 keeps a frozen copy)")
     kl_estimator: Literal["k1", "k2", "k3"] = knob("k3", "per-token KL estimator")
+    rollout_correction: Literal["none", "tis", "mask"] = knob(
+        "none", "engine-vs-trainer correction of the policy gradient (asymrl.rollout_correction): tis = weight by "
+                "min(pi_old / pi_engine, cap); mask = drop tokens or responses whose ratio leaves [1/cap, cap]")
+    rollout_correction_level: Literal["token", "sequence"] = knob("token", "ratio per token, or per response (product over its tokens)")
+    rollout_correction_cap: float = knob(2.0, "the cap C of tis / the bound of mask (> 1)")
 
     def estimator_params(self) -> dict[str, Any]:
         """Keyword arguments for ``advantages.compute`` of the chosen estimator: the legacy keys set
@@ -533,6 +541,7 @@ def validate(config: Config) -> list[str]:
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
+        (a.rollout_correction_cap > 1, f"algorithm.rollout_correction_cap: must be > 1 (the on-policy ratio is 1), got {a.rollout_correction_cap}"),
         (t.prompts_per_step > 0 and t.mini_batch_prompts > 0 and t.prompts_per_step % t.mini_batch_prompts == 0,
          f"train.mini_batch_prompts: must divide train.prompts_per_step ({t.prompts_per_step}), got {t.mini_batch_prompts}"),
         (t.micro_batch_size > 0, f"train.micro_batch_size: must be > 0, got {t.micro_batch_size}"),

@@ -2,7 +2,8 @@
 
 Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
 ``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
-``prompt_tokens``, and ``mean_logprob_after`` when ``log.logprob_increment`` is on), each of shape
+``prompt_tokens``; ``mean_logprob_after`` when ``log.logprob_increment`` is on; the engine-mismatch
+and rollout-correction sums of ``asymrl.rollout_correction`` when they apply), each of shape
 ``(num_prompts, G)`` once gathered over ranks (``gather_named``: one collective). Every registered
 diagnostic maps that mapping to plain floats keyed by metric name; all of them reach metrics.jsonl and
 TensorBoard, and the ``Summary`` columns a diagnostic declares reach the Table 1 report::
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Callable, Collection, Mapping, Sequence
 
 import torch
 
+from asymrl import rollout_correction
 from asymrl.registry import Registry
 
 if TYPE_CHECKING:
@@ -247,6 +249,22 @@ def length_statistics(response_tokens: torch.Tensor, truncated: torch.Tensor) ->
 @diagnostic("length_statistics")
 def _length_statistics(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
     return length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)
+
+
+@diagnostic("rollout_mismatch")
+def _rollout_mismatch(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    """Engine vs trainer log-probs (``asymrl.rollout_correction``), when the engine reported them."""
+    if "mismatch_abs_sum" not in rollouts:
+        return {}
+    return rollout_correction.summarize_mismatch(rollouts, rollouts["response_tokens"])
+
+
+@diagnostic("rollout_correction_weights")
+def _rollout_correction_weights(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    """What ``algorithm.rollout_correction`` did to the policy gradient, when it is on."""
+    if "correction_weight_sum" not in rollouts:
+        return {}
+    return rollout_correction.summarize_weights(rollouts, rollouts["response_tokens"])
 
 
 def tracker_key(key: str) -> str:

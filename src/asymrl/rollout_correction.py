@@ -36,6 +36,33 @@ CorrectionLevel = Literal["token", "sequence"]
 CORRECTION_LEVELS: tuple[str, ...] = CorrectionLevel.__args__
 
 
+def mismatch_per_rollout(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-rollout pieces of the mismatch, ``(batch,)`` each, over the valid tokens of ``mask``: with
+    ``d = old - engine`` per token, ``mismatch_abs_sum`` = sum of ``|d|``, ``mismatch_abs_max`` = max
+    of ``|d|`` (0 for an empty row), ``mismatch_k3_sum`` = sum of ``exp(d) - 1 - d`` (see
+    :func:`mismatch_metrics`). Sums, not means, so that rows from every rank combine exactly."""
+    valid = mask.bool()
+    delta = torch.where(valid, old_logprobs.detach().float() - engine_logprobs.detach().float(), 0.0)
+    return {
+        "mismatch_abs_sum": delta.abs().sum(dim=-1),
+        "mismatch_abs_max": delta.abs().amax(dim=-1) if delta.shape[-1] else delta.sum(dim=-1),
+        "mismatch_k3_sum": (torch.expm1(delta) - delta).sum(dim=-1),
+    }
+
+
+def summarize_mismatch(per_rollout: dict[str, torch.Tensor], response_tokens: torch.Tensor) -> dict[str, float]:
+    """The step's mismatch metrics from :func:`mismatch_per_rollout`'s pieces of every rollout and
+    their numbers of valid tokens: token means of ``|d|`` and of k3, and the max of ``|d|``."""
+    tokens = float(response_tokens.sum())
+    if tokens == 0:
+        return {"mismatch/abs_logprob_diff_mean": 0.0, "mismatch/abs_logprob_diff_max": 0.0, "mismatch/kl_k3": 0.0}
+    return {
+        "mismatch/abs_logprob_diff_mean": float(per_rollout["mismatch_abs_sum"].sum()) / tokens,
+        "mismatch/abs_logprob_diff_max": float(per_rollout["mismatch_abs_max"].max()),
+        "mismatch/kl_k3": float(per_rollout["mismatch_k3_sum"].sum()) / tokens,
+    }
+
+
 def mismatch_metrics(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
     """How far the engine's log-probs are from the trainer's, over the valid tokens of ``mask``.
 
@@ -51,15 +78,7 @@ def mismatch_metrics(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, 
 
     All three are 0.0 when ``mask`` has no valid token.
     """
-    valid = mask.bool()
-    delta = (old_logprobs.detach().float() - engine_logprobs.detach().float())[valid]
-    if delta.numel() == 0:
-        return {"mismatch/abs_logprob_diff_mean": 0.0, "mismatch/abs_logprob_diff_max": 0.0, "mismatch/kl_k3": 0.0}
-    return {
-        "mismatch/abs_logprob_diff_mean": float(delta.abs().mean()),
-        "mismatch/abs_logprob_diff_max": float(delta.abs().max()),
-        "mismatch/kl_k3": float((torch.expm1(delta) - delta).mean()),
-    }
+    return summarize_mismatch(mismatch_per_rollout(old_logprobs, engine_logprobs, mask), mask.float().sum(dim=-1))
 
 
 def log_importance_weights(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, mask: torch.Tensor,
@@ -107,3 +126,23 @@ def correction_weights(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor
         # exp may overflow to inf for a far-off sequence; the clamp brings it back to cap exactly.
         return torch.where(valid, torch.exp(log_weights).clamp(max=cap), ones), valid
     return ones, valid & (log_weights.abs() <= math.log(cap))
+
+
+def weight_per_rollout(weights: torch.Tensor, keep_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-rollout sums, ``(batch,)``, of what :func:`correction_weights` did to the valid tokens:
+    ``correction_weight_sum`` = sum of the effective multiplier of the token's policy gradient
+    (the weight where kept, 0 where dropped), ``correction_kept_tokens`` = tokens kept."""
+    valid = mask.bool()
+    kept = (keep_mask.bool() & valid).float()
+    return {"correction_weight_sum": (weights.float() * kept).sum(dim=-1), "correction_kept_tokens": kept.sum(dim=-1)}
+
+
+def summarize_weights(per_rollout: dict[str, torch.Tensor], response_tokens: torch.Tensor) -> dict[str, float]:
+    """``correction/weight_mean`` (mean multiplier over the valid tokens, 1.0 when nothing is
+    corrected) and ``correction/kept_frac`` (share of valid tokens kept) from
+    :func:`weight_per_rollout`'s pieces of every rollout."""
+    tokens = float(response_tokens.sum())
+    if tokens == 0:
+        return {"correction/weight_mean": 1.0, "correction/kept_frac": 1.0}
+    return {"correction/weight_mean": float(per_rollout["correction_weight_sum"].sum()) / tokens,
+            "correction/kept_frac": float(per_rollout["correction_kept_tokens"].sum()) / tokens}

@@ -3,7 +3,8 @@
     prompts -> G rollouts each (rollout engine)
             -> rewards (reward registry, killable process pool)
             -> advantages (estimator registry)
-            -> old log-probs and entropies (training model, chunked)
+            -> old log-probs and entropies (training model, chunked); the engine's log-probs of the
+               same tokens measure the mismatch and, if asked, correct for it (rollout_correction)
             -> PPO mini-batch update(s), token-mean over the whole mini-batch
             -> new weights pushed to the rollout engine
 
@@ -32,6 +33,7 @@ from asymrl.metrics import MetricsLog
 from asymrl.prompts import render_prompt
 from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
+from asymrl.rollout_correction import correction_weights, mismatch_per_rollout, weight_per_rollout
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, load_frozen_policy, release_process_group
 
 
@@ -141,7 +143,7 @@ class Trainer:
             rollout.backend,
             self.model_dir,
             rollout.engine_options,
-            dtype=config.model.dtype,
+            dtype=rollout.engine_dtype or config.model.dtype,
             device=str(acc.device),
             seed=train.seed + acc.process_index,
             max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
@@ -222,7 +224,12 @@ class Trainer:
         self.engine.sleep()
 
         with timer("logprob"):
-            tensors = collate(completions, self.tokenizer.pad_token_id)
+            # The engine's own log-probs of what it sampled, when it reports them (both built-in engines do).
+            engine_reported = all(c.response_logprobs is not None or not c.response_ids for c in completions)
+            if algorithm.rollout_correction != "none" and not engine_reported:
+                raise ConfigError(f"algorithm.rollout_correction={algorithm.rollout_correction}: the rollout engine "
+                                  f"{config.rollout.backend!r} reports no log-probs of its samples")
+            tensors = collate(completions, self.tokenizer.pad_token_id, with_engine_logprobs=engine_reported)
             batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
             old_logprobs, entropy = self.updater.logprobs(batch)
             ref_logprobs = self.updater.logprobs(batch, self.reference)[0] if self.reference is not None else None
@@ -232,6 +239,13 @@ class Trainer:
                 token_advantage = estimators.entropy_advantage(
                     token_advantage, entropy, algorithm.entropy_adv_alpha, algorithm.entropy_adv_kappa
                 ) * mask
+            if algorithm.rollout_correction != "none":
+                # Every policy-loss variant is linear in the advantage and the weights are >= 0, so
+                # weighting the advantage weights the token's policy-gradient loss (the entropy and KL
+                # terms are untouched); dropped tokens keep counting in the loss's normaliser.
+                weights, keep = correction_weights(old_logprobs, tensors["engine_logprobs"], mask, algorithm.rollout_correction,
+                                                   algorithm.rollout_correction_level, algorithm.rollout_correction_cap)
+                token_advantage = token_advantage * weights * keep
 
         with timer("update"):
             actor = self.updater.update(batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
@@ -260,6 +274,10 @@ class Trainer:
         }
         if wants_increment:
             rollouts["mean_logprob_after"] = mean_logprob_after
+        if engine_reported:
+            rollouts.update(mismatch_per_rollout(old_logprobs, tensors["engine_logprobs"], mask))
+        if algorithm.rollout_correction != "none":
+            rollouts.update(weight_per_rollout(weights, keep, mask))
         gathered = {name: values.view(-1, G) for name, values in diagnostics.gather_named(rollouts, self._gather).items()}
         out = diagnostics.compute_diagnostics(gathered, step, config)
         # Scalars of each rank, in one collective whatever keys each rank holds (reward failures summed).
