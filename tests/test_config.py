@@ -280,3 +280,25 @@ def test_backend_is_checked_against_the_registry():
     assert build_config({"rollout.backend": "transformers"}).rollout.backend == "transformers"
     with pytest.raises(ConfigError, match="rollout.backend: 'vlm' is not registered; choose one of auto, transformers, vllm"):
         build_config({"rollout.backend": "vlm"})
+
+
+def tripled_sign(rewards, scale: float = 3.0):
+    """An estimator never registered: chosen as test_config:tripled_sign."""
+    return (rewards * 2 - 1) * scale
+
+
+def test_an_importable_estimator_is_chosen_by_reference():
+    import torch
+
+    from asymrl import advantages
+
+    config = build_config({"algorithm.estimator": "test_config:tripled_sign", "algorithm.estimator_kwargs.scale": "0.5"})
+    assert config.algorithm.estimator_params() == {"scale": 0.5}
+    rewards = torch.tensor([[1.0, 0.0]])
+    assert advantages.compute(config.algorithm.estimator, rewards, **config.algorithm.estimator_params()).tolist() == [[0.5, -0.5]]
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.alpha: advantage estimator 'test_config:tripled_sign' has no parameter 'alpha'"):
+        build_config({"algorithm.estimator": "test_config:tripled_sign", "algorithm.estimator_kwargs.alpha": "1"})
+    with pytest.raises(ConfigError, match="algorithm.estimator: cannot import advantage estimator 'no_such_module:fn': ModuleNotFoundError"):
+        build_config({"algorithm.estimator": "no_such_module:fn"})
+    with pytest.raises(ConfigError, match="algorithm.policy_loss: cannot import policy loss 'test_config:missing': AttributeError"):
+        build_config({"algorithm.policy_loss": "test_config:missing"})

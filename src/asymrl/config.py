@@ -106,7 +106,7 @@ class RolloutConfig:
 
 @dataclass
 class AlgorithmConfig:
-    estimator: str = knob("asymgrpo", "advantage estimator (asymrl.advantages.available())")
+    estimator: str = knob("asymgrpo", "advantage estimator: a registered name (asymrl.advantages.available()) or module:function")
     estimator_kwargs: dict = knob(dict, "the estimator's keyword parameters by name, checked against its signature and "
                                         "converted by their annotations (YAML {scale: 0.25}, or algorithm.estimator_kwargs.scale=0.25)")
     # The paper's estimator parameters under their own keys, each for the estimators of
@@ -118,7 +118,7 @@ class AlgorithmConfig:
     grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6); passk's eps: estimator_kwargs.eps")
     passk_k: Optional[int] = knob(None, "Pass@K training: k (**not found**; <= G; default 4)")
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
-    policy_loss: str = knob("ppo", "per-token policy-loss variant (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate)")
+    policy_loss: str = knob("ppo", "per-token policy-loss variant: a registered name (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate) or module:function")
     policy_loss_kwargs: dict = knob(dict, "the variant's parameters beyond the clip bounds, checked against its signature")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
     eps_high: float = knob(0.2, "upper clip (1 + eps_high); clip-higher: 0.28 (**derived**)")
@@ -469,7 +469,7 @@ def check_estimator_params(algorithm: AlgorithmConfig) -> list[str]:
     values by their annotations in place; each message names its key."""
     from asymrl.advantages import ESTIMATORS
 
-    if algorithm.estimator not in ESTIMATORS:
+    if ESTIMATORS.problem(algorithm.estimator):
         return []  # validate() names the estimator
     name = algorithm.estimator
     types = ESTIMATORS.parameter_types(name)
@@ -494,7 +494,7 @@ def check_policy_loss_params(algorithm: AlgorithmConfig) -> list[str]:
     """``algorithm.policy_loss_kwargs`` against the chosen variant's signature, converted in place."""
     from asymrl.loss import POLICY_LOSSES
 
-    if algorithm.policy_loss not in POLICY_LOSSES:
+    if POLICY_LOSSES.problem(algorithm.policy_loss):
         return []  # validate() names the variant
     key, name = "algorithm.policy_loss_kwargs", algorithm.policy_loss
     algorithm.policy_loss_kwargs, errors = check_kwargs(key, algorithm.policy_loss_kwargs, POLICY_LOSSES, name)
@@ -517,6 +517,17 @@ def check_reward_params(reward: RewardConfig) -> list[str]:
     return errors + _missing("reward.kwargs", REWARDS, reward.name, reward.kwargs)
 
 
+def registry_checks(key: str, registry, name: str) -> list[tuple[bool, str]]:
+    """``validate``'s check that ``name`` is registered in ``registry`` or is an importable
+    ``module:function``, with a message naming ``key``."""
+    problem = registry.problem(name)
+    if problem is None:
+        return []
+    if ":" in name:
+        return [(False, f"{key}: {problem}")]
+    return [(False, f"{key}: {name!r} is not registered; choose one of {', '.join(registry.available())} (or module:function)")]
+
+
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages, rollout
@@ -526,8 +537,8 @@ def validate(config: Config) -> list[str]:
     passk_k = a.estimator_params().get("k", advantages.parameters("passk")["k"]) if a.estimator == "passk" else None
     passk_key = "algorithm.estimator_kwargs.k" if "k" in a.estimator_kwargs else "algorithm.passk_k"
     checks = [
-        (a.estimator in advantages.available(), f"algorithm.estimator: {a.estimator!r} is not registered; choose one of {', '.join(advantages.available())}"),
-        (a.policy_loss in POLICY_LOSSES, f"algorithm.policy_loss: {a.policy_loss!r} is not registered; choose one of {', '.join(POLICY_LOSSES.available())}"),
+        *registry_checks("algorithm.estimator", advantages.ESTIMATORS, a.estimator),
+        *registry_checks("algorithm.policy_loss", POLICY_LOSSES, a.policy_loss),
         (r.backend in rollout.choices(), f"rollout.backend: {r.backend!r} is not registered; choose one of {', '.join(rollout.choices())}"),
         (0 <= a.eps_low < 1, f"algorithm.eps_low: must be in [0, 1), got {a.eps_low}"),
         (a.eps_high >= 0, f"algorithm.eps_high: must be >= 0, got {a.eps_high}"),

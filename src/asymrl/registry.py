@@ -89,6 +89,15 @@ class Registry(Generic[T]):
         raise KeyError(f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.available())}; "
                        f"or module:name)") from None
 
+    def problem(self, name: str) -> str | None:
+        """Why ``get(name)`` would fail (unknown name, or a ``module:qualname`` that does not import),
+        or None when it would not."""
+        try:
+            self.get(name)
+        except KeyError as error:
+            return error.args[0]
+        return None
+
     def parameters(self, name: str) -> dict[str, Any]:
         """The configurable keyword parameters of ``name`` with their defaults (``inspect.Parameter.empty``
         for a required one)."""

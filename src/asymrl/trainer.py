@@ -240,9 +240,10 @@ class Trainer:
                     token_advantage, entropy, algorithm.entropy_adv_alpha, algorithm.entropy_adv_kappa
                 ) * mask
             if algorithm.rollout_correction != "none":
-                # Every policy-loss variant is linear in the advantage and the weights are >= 0, so
-                # weighting the advantage weights the token's policy-gradient loss (the entropy and KL
-                # terms are untouched); dropped tokens keep counting in the loss's normaliser.
+                # The clipped surrogate (dual-clip included) is positively homogeneous in the advantage,
+                # L(w A) = w L(A) for w >= 0, so weighting the advantage weights the token's
+                # policy-gradient loss (the entropy and KL terms are untouched); dropped tokens keep
+                # counting in the loss's normaliser, as in verl's rollout_rs.
                 weights, keep = correction_weights(old_logprobs, tensors["engine_logprobs"], mask, algorithm.rollout_correction,
                                                    algorithm.rollout_correction_level, algorithm.rollout_correction_cap)
                 token_advantage = token_advantage * weights * keep
