@@ -164,7 +164,7 @@ def test_registered_diagnostics_over_named_rollouts():
         "rewards": rewards, "advantage": torch.tensor([[0.5, -1.0, 0.5], [0.0, 0.0, 0.0]]),
         "entropy_sum": torch.tensor([[2.0, 9.0, 1.0], [3.0, 3.0, 3.0]]), "response_tokens": torch.tensor([[2.0, 3.0, 1.0], [3.0, 3.0, 3.0]]),
         "mean_logprob": torch.tensor([[-2.0, -1.0, -3.0], [-1.0, -1.0, -1.0]]), "truncated": torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
-        "prompt_tokens": torch.full((2, 3), 7.0),
+        "prompt_tokens": torch.full((2, 3), 7.0), "group_distinct_correct": torch.tensor([[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]]),
     }
     config = Config()
     config.log.covariance_steps = 5
@@ -173,7 +173,8 @@ def test_registered_diagnostics_over_named_rollouts():
                 **metrics.entropy_by_outcome(rollouts["entropy_sum"], rewards, rollouts["response_tokens"]),
                 **metrics.advantage_statistics(rollouts["advantage"], rewards),
                 **metrics.covariance_by_accuracy(rollouts["mean_logprob"], rollouts["advantage"], rewards),
-                **metrics.length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)}
+                **metrics.length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5),
+                **metrics.group_pass_at_k(rewards), "diversity/distinct_correct": 2.0}
     assert out == expected
     assert out["groups/zero_advantage_frac"] == 0.5 and out["response/truncated_frac"] == pytest.approx(1 / 6)
     # The increment needs the log-probs after the update; the covariance only the first steps.
@@ -181,6 +182,20 @@ def test_registered_diagnostics_over_named_rollouts():
     assert after["logp_increment/correct"] == pytest.approx(0.5) and not any(k.startswith("cov/") for k in after)
     assert [name for name, _ in metrics.DIAGNOSTICS.items()][:2] == ["group_outcomes", "entropy_by_outcome"]
     assert [s.name for s in metrics.all_summaries()] == ["none_solved_mean", "all_solved_mean", "reward_final", "entropy_mean",
-                                                         "entropy_final", "logp_increment_correct_mean"]
+                                                         "entropy_final", "logp_increment_correct_mean", "distinct_correct_mean"]
     with pytest.raises(ValueError, match="'group_outcomes' is already registered"):
         metrics.diagnostic("group_outcomes")(lambda rollouts, step, config: {})
+
+
+def test_group_pass_at_k_and_diversity_by_hand():
+    from asymrl.metrics import distinct_correct, diversity, group_pass_at_k
+
+    rewards = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
+    # pass@2 per group: 1 - C(3,2)/C(4,2) = 1/2, 0, 1; pass@4: 1, 0, 1.
+    assert group_pass_at_k(rewards) == pytest.approx({"pass_at_k/1": (0.25 + 0 + 0.75) / 3, "pass_at_k/2": 0.5, "pass_at_k/4": 2 / 3})
+    assert distinct_correct(["1>2>3", "1>4>3", " 1>2>3 ", "junk"], [True, True, True, False]) == 2
+    assert distinct_correct(["a", "b"], [False, False]) == 0
+    per_group = torch.tensor([1.0, 0.0, 3.0]).repeat_interleave(4).view(3, 4)
+    # Groups with a correct rollout: 1 and 3 distinct correct responses; the unsolved group is left out.
+    assert diversity(per_group, rewards) == {"diversity/distinct_correct": 2.0}
+    assert diversity(per_group, torch.zeros(3, 4)) == {}

@@ -69,6 +69,12 @@ def test_a_few_steps_end_to_end(uninterrupted):
         assert 0 < record["entropy/all"] < 5 and record["response/length_mean"] > 5
         assert record["groups/all_solved_frac"] + record["groups/none_solved_frac"] + record["groups/mixed_frac"] == pytest.approx(1.0)
         assert record["actor/optimizer_steps"] > 0 and record["time/generate_tokens_per_s"] > 0
+        # G = 4: pass@1 is the accuracy, pass@4 one minus the none-solved fraction, pass@2 between.
+        assert record["pass_at_k/1"] == pytest.approx(record["reward/accuracy"])
+        assert record["pass_at_k/4"] == pytest.approx(1 - record["groups/none_solved_frac"])
+        assert record["pass_at_k/1"] <= record["pass_at_k/2"] <= record["pass_at_k/4"]
+        assert 1 <= record["diversity/distinct_correct"] <= 4
+        assert record["mismatch/abs_logprob_diff_max"] < 1e-3  # float32 engine and trainer
     assert any(k.startswith("cov/p=") for k in steps[0])
     # The best checkpoint is a loadable transformers model directory.
     from transformers import AutoModelForCausalLM

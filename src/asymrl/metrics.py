@@ -2,7 +2,7 @@
 
 Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
 ``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
-``prompt_tokens``; ``mean_logprob_after`` when ``log.logprob_increment`` is on; the engine-mismatch
+``prompt_tokens``, ``group_distinct_correct``; ``mean_logprob_after`` when ``log.logprob_increment`` is on; the engine-mismatch
 and rollout-correction sums of ``asymrl.rollout_correction`` when they apply), each of shape
 ``(num_prompts, G)`` once gathered over ranks (``gather_named``: one collective). Every registered
 diagnostic maps that mapping to plain floats keyed by metric name; all of them reach metrics.jsonl and
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Callable, Collection, Mapping, Sequence
 import torch
 
 from asymrl import rollout_correction
+from asymrl.pass_at_k import pass_at_k_curve
 from asymrl.registry import Registry
 
 if TYPE_CHECKING:
@@ -249,6 +250,40 @@ def length_statistics(response_tokens: torch.Tensor, truncated: torch.Tensor) ->
 @diagnostic("length_statistics")
 def _length_statistics(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
     return length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5)
+
+
+def group_pass_at_k(rewards: torch.Tensor) -> dict[str, float]:
+    """pass@k of the G rollouts of each group (unbiased estimator, ``asymrl.pass_at_k``), averaged over
+    groups, for k = 1, 2, 4, ..., G: ``pass_at_k/1`` is the accuracy, ``pass_at_k/G`` one minus the
+    none-solved fraction, and the ks between say how far more samples reach."""
+    return {f"pass_at_k/{k}": value for k, value in pass_at_k_curve(rewards > 0.5).items()}
+
+
+@diagnostic("group_pass_at_k")
+def _group_pass_at_k(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return group_pass_at_k(rollouts["rewards"])
+
+
+def distinct_correct(responses: Sequence[str], correct: Sequence[bool]) -> int:
+    """How many different responses (white space folded) are among the correct ones of a group: the
+    diversity of solution paths, which the entropy over correct rollouts should reflect."""
+    return len({" ".join(response.split()) for response, right in zip(responses, correct) if right})
+
+
+def diversity(group_distinct_correct: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+    """``diversity/distinct_correct``: mean over the groups with a correct rollout of their number of
+    distinct correct responses (``group_distinct_correct``: that number, repeated on each rollout)."""
+    solved = (rewards > 0.5).any(dim=1)
+    if not solved.any():
+        return {}
+    return {"diversity/distinct_correct": float(group_distinct_correct[solved, 0].float().mean())}
+
+
+@diagnostic("diversity", summaries=[Summary("distinct_correct_mean", "diversity/distinct_correct", "distinct correct")])
+def _diversity(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    if "group_distinct_correct" not in rollouts:  # rollouts given without their texts
+        return {}
+    return diversity(rollouts["group_distinct_correct"], rollouts["rewards"])
 
 
 @diagnostic("rollout_mismatch")

@@ -34,6 +34,7 @@ from asymrl.prompts import render_prompt
 from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
 from asymrl.rollout_correction import correction_weights, mismatch_per_rollout, weight_per_rollout
+from asymrl.toy.build import resolve_model_dir
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, load_frozen_policy, release_process_group
 
 
@@ -264,6 +265,8 @@ class Trainer:
             push_weights(self.engine, self.updater.model)
 
         # -- diagnostics over all ranks (PAPER.md sec. 6): per-rollout quantities by name --
+        distinct_correct = torch.tensor([float(diagnostics.distinct_correct([c.text for c in group], (group_rewards > 0.5).tolist()))
+                                         for group, group_rewards in zip(groups, rewards)])
         rollouts = {
             "rewards": rewards.flatten(),
             "advantage": rollout_advantage.flatten(),
@@ -272,6 +275,7 @@ class Trainer:
             "mean_logprob": mean_logprob,
             "truncated": torch.tensor([c.finish_reason == "length" for c in completions], dtype=torch.float32),
             "prompt_tokens": torch.tensor([float(len(c.prompt_ids)) for c in completions]),
+            "group_distinct_correct": distinct_correct.repeat_interleave(G),
         }
         if wants_increment:
             rollouts["mean_logprob_after"] = mean_logprob_after
@@ -413,12 +417,3 @@ class Trainer:
         self.engine.close()
         release_process_group()
         return summary
-
-
-def resolve_model_dir(path: str) -> Path | str:
-    """``toy:<preset>`` names the embedded base policy (built and cached on first use)."""
-    if path.startswith("toy:"):
-        from asymrl.toy.build import ensure_base_policy
-
-        return ensure_base_policy(path.split(":", 1)[1])
-    return path

@@ -98,6 +98,14 @@ def ensure_base_policy(preset: str = "tiny") -> Path:
     return cached
 
 
+def resolve_model_dir(path: str) -> Path | str:
+    """A model path as the trainer and ``asymrl.evaluate`` take it: ``toy:<preset>`` names the embedded
+    base policy (built and cached on first use); anything else (a folder, a hub id) is returned as is."""
+    if path.startswith("toy:"):
+        return ensure_base_policy(path.split(":", 1)[1])
+    return path
+
+
 def model_config(preset: Preset, tokenizer) -> LlamaConfig:
     return LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=preset.hidden_size, intermediate_size=preset.intermediate_size,
