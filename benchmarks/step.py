@@ -20,6 +20,7 @@ import torch
 from asymrl.config import build_config
 from asymrl.metrics import read_metrics
 from asymrl.trainer import Trainer
+from common import results_dir  # benchmarks/common.py, beside this script
 
 PRESET_RUNS = {
     "tiny": {"rollout.max_new_tokens": 64, "train.prompts_per_step": 32, "train.mini_batch_prompts": 16, "train.micro_batch_size": 64},
@@ -53,8 +54,7 @@ def main() -> None:
         "response_length_mean": round(sum(r["response/length_mean"] for r in records) / len(records), 1),
     }
     kind = "cuda" if torch.cuda.is_available() else "cpu"
-    out = Path(__file__).parent / "results" / f"step_{args.preset}_{kind}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_dir() / f"step_{args.preset}_{kind}.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["mean"], indent=2))
     print(f"wrote {out}")

@@ -24,20 +24,14 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from asymrl.loss import PolicyLossConfig
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
+from common import SHAPES, matmul_parameters, results_dir  # benchmarks/common.py, beside this script
 
-SHAPES = {
-    "small-30m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4, vocab_size=2048),
-    "tiny": dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=128),
-    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
-    "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
-}
 
 
 def synchronize(device: torch.device) -> None:
@@ -89,6 +83,8 @@ def main() -> None:
     parser.add_argument("--no-gradient-checkpointing", action="store_true")
     parser.add_argument("--lengths", default="full", choices=["full", "long-tailed"])
     parser.add_argument("--modes", default="fixed,token_budget", help="batching modes timed side by side (long-tailed lengths)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak (e.g. 790: bf16 measured on the H200): "
+                        "report the update's model-FLOPs utilisation, 6 x matmul parameters x real tokens, recomputation not counted")
     args = parser.parse_args()
 
     cpu_thread_setup()
@@ -110,6 +106,7 @@ def main() -> None:
     batch = RolloutBatch(input_ids, attention_mask, response_mask)
     advantages = torch.randn(args.rows, 1) * response_mask
     tokens = sum(lengths)
+    flop_parameters = matmul_parameters(model)
 
     modes = ["fixed"] if args.lengths == "full" else [m for m in args.modes.split(",") if m]
     results = {}
@@ -127,7 +124,10 @@ def main() -> None:
             "padded_frac": round(timed["batching/padded_frac"], 4),
             "seconds": timed["seconds"],
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+            "update_model_tflops_per_s": round(6 * flop_parameters * tokens / timed["best"]["update_s"] / 1e12, 3),
         }
+        if args.peak_tflops:
+            results[mode]["update_mfu"] = round(results[mode]["update_model_tflops_per_s"] / args.peak_tflops, 4)
     record = {
         "benchmark": "update",
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
@@ -147,8 +147,7 @@ def main() -> None:
             "logprob": round(budget["logprob_tokens_per_s"] / fixed["logprob_tokens_per_s"], 3),
         }
     suffix = "" if args.lengths == "full" else f"_{args.lengths}"
-    out = Path(__file__).parent / "results" / f"update_{args.shape}_{device.type}{suffix}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_dir() / f"update_{args.shape}_{device.type}{suffix}.json"
     out.write_text(json.dumps(record, indent=2))
     print(json.dumps({k: record.get(k) for k in ("update_tokens_per_s", "peak_memory_gib", "token_budget_speedup")}))
     print(f"wrote {out}")
