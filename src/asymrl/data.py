@@ -1,4 +1,4 @@
-"""The data stage: problems from JSONL / hub datasets / the toy task, prompts, and a resumable sampler.
+"""The data stage: problems from JSONL / hub datasets / the toy tasks, prompts, and a resumable sampler.
 
 Every problem comes out as ``{"id", "problem", "answer", ...extra fields}``. Known short names map to
 a local file (``<local_dir>/<name>.jsonl``, ``../shared/data`` by default) and to their hub id; a
@@ -108,6 +108,14 @@ def resolve_source(source: str, split: str | None, local_dir: str | Path | None)
         if split not in paths:
             raise DataError(f"the toy task has splits {', '.join(paths)}, not {split!r}")
         return "file", paths[split], None
+    if source == "paths" or source.startswith("paths:"):
+        from asymrl.toy.paths import ensure_paths_data
+
+        split = split or (source.split(":", 1)[1] if ":" in source else "train")
+        files = ensure_paths_data()
+        if split not in files:
+            raise DataError(f"the paths task has splits {', '.join(files)}, not {split!r}")
+        return "file", files[split], None
     path = Path(source)
     if path.exists():
         return "file", path, split
@@ -122,7 +130,7 @@ def resolve_source(source: str, split: str | None, local_dir: str | Path | None)
 
 def load_problems(source: str, split: str | None = None, *, problem_field: str = "problem", answer_field: str = "answer",
                   id_field: str = "id", local_dir: str | Path | None = None) -> tuple[list[dict], LoadStats]:
-    """Problems from ``source``: 'toy[:split]', a known short name, a JSONL/JSON/Parquet path, or a hub id."""
+    """Problems from ``source``: 'toy[:split]', 'paths[:split]', a known short name, a JSONL/JSON/Parquet path, or a hub id."""
     kind, path, hub_split = resolve_source(source, split, local_dir)
     if kind == "file":
         if path.suffix == ".jsonl":

@@ -1,5 +1,6 @@
 """Rewards: a registry of ``fn(response, example, **kwargs) -> float`` chosen by ``reward.name``, the
-math verifier (``math``, the default), and ``build_reward``, which runs any of them in killable
+math verifier (``math``, the default), the path-finding task's reward (``paths``, in
+``asymrl.toy.paths``), and ``build_reward``, which runs any of them in killable
 worker processes with a time limit (``asymrl.reward.pool``)."""
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from asymrl.registry import Registry, configurable_parameters, import_reference
 from asymrl.reward.pool import PooledReward, WorkerPool
 from asymrl.reward.verifier import MathVerifier, default_num_workers, math_reward
+from asymrl.toy.paths import paths_reward
 
 if TYPE_CHECKING:
     from asymrl.config import RewardConfig
@@ -47,6 +48,7 @@ register = REWARDS.register
 available = REWARDS.available
 get = REWARDS.get
 register("math")(math_reward)
+register("paths")(paths_reward)  # the path-finding toy task (asymrl.toy.paths)
 
 
 def reference_of(fn: RewardFn) -> str:

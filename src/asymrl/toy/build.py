@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
 from asymrl.prompts import render_prompt
+from asymrl.toy import cache_root
 from asymrl.toy.task import write_splits
 from asymrl.toy.tokenizer import build_tokenizer
 
@@ -63,10 +64,6 @@ PRESETS = {
     # 55.5% greedy / 49.4% sampled at step 250, 87.2% / 81.2% at 1,500, so it stops at 250.
     "small": Preset(hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536, sft_steps=250, schedule_steps=6000, batch_size=128, lr=1e-3),
 }
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ASYMRL_CACHE", Path.home() / ".cache" / "asymrl")) / "toy"
 
 
 def task_data_dir(preset: str) -> Path:
