@@ -54,6 +54,7 @@ def test_pass_at_k_mode_of_the_evaluation_cli(tmp_path):
     assert groups["none_solved"] == pytest.approx(float((solved_in_8 == 0).float().mean()))
     assert groups["all_solved"] == pytest.approx(float((solved_in_8 == 8).float().mean()))
     assert groups["mixed"] + groups["none_solved"] + groups["all_solved"] == pytest.approx(1.0)
+    assert 1 <= groups["distinct_correct"] <= 8
 
 
 def test_pass_at_k_arguments_are_checked():

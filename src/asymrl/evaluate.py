@@ -9,7 +9,8 @@ benchmarks, or the pass@k curve of one dataset.
 pass@k (``--data``): n samples per problem, ``DIR/summary.json`` holds ``pass_at_k`` (k = 1, 2, 4,
 ..., n; the unbiased estimator of Chen et al. 2021, ``asymrl.pass_at_k``) and ``groups`` (the
 fractions of mixed, none-solved and all-solved groups over the first 8 samples of each problem, the
-groups GRPO would train on at G = 8), ``DIR/samples.jsonl`` one line per problem (id, ``correct``: the
+groups GRPO would train on at G = 8, and the mean number of distinct correct responses in those of
+them with a correct one), ``DIR/samples.jsonl`` one line per problem (id, ``correct``: the
 n samples' rewards). ``--checkpoint`` is a model directory (a run's ``best/``) or ``toy:<preset>``.
 
 Avg@k (PAPER.md section 5): k samples per problem at temperature 0.4, top-p 1.0; k = 5 for
@@ -38,7 +39,7 @@ from asymrl.prompts import render_prompt
 from asymrl.reward import build_reward, extract_answer
 from asymrl.rollout import SamplingParams, VLLMOptions, build_engine
 from asymrl.rollout import choices as backend_choices
-from asymrl.metrics import group_outcomes
+from asymrl.metrics import distinct_correct, group_outcomes
 from asymrl.pass_at_k import pass_at_k_curve
 from asymrl.table1 import AVG_AT_K, mean_and_std
 
@@ -145,13 +146,18 @@ def evaluate_pass_at_k(config: EvalConfig, engine=None, tokenizer=None) -> dict:
             handle.write(json.dumps({"id": problem["id"], "correct": scores}) + "\n")
     correct = torch.tensor([scores for _, scores in scored], dtype=torch.float32)
     outcomes = group_outcomes(correct[:, :GROUP_SIZE])
+    distinct = [distinct_correct([c.text for c in group[:GROUP_SIZE]], [score > 0.5 for score in scores[:GROUP_SIZE]])
+                for group, scores in scored]
+    solved_distinct = [count for count in distinct if count > 0]
     summary = {
         "checkpoint": str(config.checkpoint), "data": data, "split": split, "problems": len(problems), "n": n,
         "temperature": config.temperature, "top_p": config.top_p, "max_new_tokens": config.max_new_tokens, "seed": config.seed,
         "reward": config.reward.name,
         "pass_at_k": {str(k): value for k, value in pass_at_k_curve(correct).items()},
         "groups": {"group_size": min(GROUP_SIZE, n), "mixed": outcomes["groups/mixed_frac"],
-                   "none_solved": outcomes["groups/none_solved_frac"], "all_solved": outcomes["groups/all_solved_frac"]},
+                   "none_solved": outcomes["groups/none_solved_frac"], "all_solved": outcomes["groups/all_solved_frac"],
+                   # distinct correct responses in a group with a correct one: several solution paths?
+                   "distinct_correct": sum(solved_distinct) / len(solved_distinct) if solved_distinct else None},
         "seconds": round(time.time() - started, 1),
         **failures,  # each scored 0
     }
