@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -28,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
 from asymrl.prompts import render_prompt
-from asymrl.toy import cache_root
+from asymrl.toy import cache_root, ensure_generated
 from asymrl.toy.task import write_splits
 from asymrl.toy.tokenizer import build_tokenizer
 
@@ -82,15 +81,7 @@ def task_data_dir(preset: str) -> Path:
 
 def ensure_task_data(preset: str = "tiny", seed: int = 0) -> dict[str, Path]:
     """The task's sft / train / validation / test JSONL files, generated into the cache on first use."""
-    out = task_data_dir(preset)
-    paths = {split: out / f"{split}.jsonl" for split in ("sft", "train", "validation", "test")}
-    if not all(p.is_file() for p in paths.values()):
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        write_splits(tmp, seed)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():
-            tmp.rename(out)
-    return paths
+    return ensure_generated(task_data_dir(preset), ("sft", "train", "validation", "test"), lambda folder: write_splits(folder, seed))
 
 
 def task_files(preset_name: str) -> dict[str, Path]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
 import re
 import string
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from asymrl.toy import cache_root
+from asymrl.toy import cache_root, ensure_generated
 
 VERSION = "v1"
 LAYERS = 13
@@ -239,12 +238,4 @@ def data_dir(seed: int = 0) -> Path:
 
 def ensure_paths_data(seed: int = 0) -> dict[str, Path]:
     """The task's sft / train / validation / test JSONL files, generated into the cache on first use."""
-    out = data_dir(seed)
-    files = {split: out / f"{split}.jsonl" for split in SPLITS}
-    if not all(f.is_file() for f in files.values()):
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        write_splits(tmp, seed)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():
-            tmp.rename(out)
-    return files
+    return ensure_generated(data_dir(seed), SPLITS, lambda folder: write_splits(folder, seed))
