@@ -2,8 +2,9 @@
 
 Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
 ``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
-``prompt_tokens``, ``group_distinct_correct``; ``mean_logprob_after`` when ``log.logprob_increment`` is on; the engine-mismatch
-and rollout-correction sums of ``asymrl.rollout_correction`` when they apply), each of shape
+``prompt_tokens``, ``group_distinct_correct``; ``mean_logprob_after`` when ``log.logprob_increment``
+is on; the engine-mismatch and rollout-correction sums of ``asymrl.rollout_correction`` when they
+apply), each of shape
 ``(num_prompts, G)`` once gathered over ranks (``gather_named``: one collective). Every registered
 diagnostic maps that mapping to plain floats keyed by metric name; all of them reach metrics.jsonl and
 TensorBoard, and the ``Summary`` columns a diagnostic declares reach the Table 1 report::
