@@ -195,6 +195,7 @@ class LogConfig:
     project: str = knob("asymrl", "tracker project: the wandb project, the MLflow experiment, the TensorBoard subfolder")
     covariance_steps: int = knob(40, "log the covariance by accuracy for the first N steps")
     logprob_increment: bool = knob(True, "log the log-prob increment of correct rollouts (one extra forward pass)")
+    logprob_increment_every: int = knob(1, "measure the log-prob increment every N steps only (its pass is ~15% of a small step)")
     progress_bar: bool = knob(True, "tqdm progress bar")
 
 
@@ -558,6 +559,7 @@ def validate(config: Config) -> list[str]:
         (t.micro_batch_size > 0, f"train.micro_batch_size: must be > 0, got {t.micro_batch_size}"),
         (t.max_tokens_per_micro_batch is None or t.max_tokens_per_micro_batch > 0, f"train.max_tokens_per_micro_batch: must be > 0 (or null), got {t.max_tokens_per_micro_batch}"),
         (t.ppo_epochs >= 1, f"train.ppo_epochs: must be >= 1, got {t.ppo_epochs}"),
+        (config.log.logprob_increment_every >= 1, f"log.logprob_increment_every: must be >= 1, got {config.log.logprob_increment_every}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
         ((m.lora_rank or 0) >= 0, f"model.lora_rank: must be >= 0 (0 or null: no LoRA), got {m.lora_rank}"),

@@ -2,6 +2,7 @@
 assemble the table and the paper's figures.
 
     python -m asymrl.reproduce --scale tiny            # 15 rows x 2 seeds, embedded tiny policy, CPU
+    python -m asymrl.reproduce --scale paths           # 15 rows x 4 seeds, the exploration testbed, CPU
     python -m asymrl.reproduce --scale small --gpus 0  # embedded small policy, one GPU
     python -m asymrl.reproduce --scale paper           # Qwen3-4B, the paper's settings (GPU-hours!)
 
@@ -11,7 +12,10 @@ with the scale's overrides on top (written to ``row.yaml`` there); every run's c
 checked before anything starts. A scale (``SCALES``) is data: its overrides, budget and the fields
 that decide what the command does (GPU needed, cost estimate, pause, title of the base row). Training is
 ``train.py`` in a child process (``accelerate launch`` at paper scale), evaluation is
-``python -m asymrl.evaluate`` on the run's ``best/`` checkpoint. A run whose ``summary.json``
+``python -m asymrl.evaluate`` on the run's ``best/`` checkpoint: Avg@k per benchmark, or, at a scale
+with ``pass_at_k_n``, n samples at T = 1 per problem whose pass@k curve (k = 1, 2, ..., n) is kept per
+run and drawn per row beside the base policy's (does RL widen or narrow the solvable set?), the
+table's accuracy being pass@1 (= Avg@n at T = 1). A run whose ``summary.json``
 shows every step done is not trained again, an interrupted one resumes from its last checkpoint
 (``train.resume=auto``), and an evaluated one is not evaluated again: re-running the command
 after a crash or Ctrl-C only does what is missing. At the end ``<out>/`` holds ``table1.md``,
@@ -41,7 +45,7 @@ from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, mean_and_std, qu
 REPO = Path(__file__).resolve().parents[2]
 ROW_CONFIGS = REPO / "configs" / "table1"
 
-# The embedded task's settings shared by the tiny and small scales: the toy task's train split for
+# The embedded tasks' settings shared by the tiny, small and paths scales: the task's train split for
 # training, its validation split for picking the best checkpoint, its test split for the table.
 _TOY = {
     "model.dtype": "float32",
@@ -60,6 +64,26 @@ _TOY = {
     "eval.every_steps": 10,
     "eval.max_problems": 300,
     "log.progress_bar": False,             # children write to log files
+}
+
+# The exploration testbed (asymrl.toy.paths, its base policy toy:paths; README "testbed"): the same
+# settings for every row. 8 prompts x G = 8 per step and 2 optimizer steps per RL step (the paper's
+# ratio) so that 14 rows x 4 seeds x 150 steps fit 2 CPU cores in about two hours; not tuned on any row.
+_PATHS = {
+    **_TOY,
+    "model.path": "toy:paths",
+    "data.train": "paths",
+    "data.validation": "paths",
+    "reward.name": "paths",
+    "rollout.max_new_tokens": 27,          # the longest correct answer (8 hops) is 26 characters + EOS
+    "train.lr": 1e-4,                      # configs/paths_asymgrpo.yaml's (that of toy_asymgrpo.yaml)
+    "train.prompts_per_step": 8,
+    "train.mini_batch_prompts": 4,
+    "train.micro_batch_size": 32,
+    "train.save_every": 30,
+    "eval.every_steps": 30,                # greedy, on the first 200 validation problems: picks best/
+    "eval.max_problems": 200,
+    "log.logprob_increment_every": 10,     # its extra forward pass would be ~15% of every step
 }
 
 
@@ -86,6 +110,7 @@ class Scale:
     launcher: tuple[str, ...] = ("{python}", "train.py")
     budget_note: str = ""
     eval_limit: int | None = None        # first N problems of each benchmark (quick checks)
+    pass_at_k_n: int | None = None       # evaluate by pass@k (n samples at T = 1) instead of Avg@k
 
 
 SCALES: dict[str, Scale] = {
@@ -111,6 +136,14 @@ SCALES: dict[str, Scale] = {
         steps=60, seeds=(0, 1), benchmarks=("toy:test",), samples={"toy:test": 4}, eval_max_new_tokens=64,
         eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False, base_row_title="Base policy (toy:tiny)",
         budget_note="embedded tiny policy (0.8M), 2 CPU cores, 15 rows x 2 seeds in under an hour",
+    ),
+    "paths": Scale(
+        name="paths", overrides=_PATHS, steps=150, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
+        pass_at_k_n=4, eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
+        base_row_title="Base policy (toy:paths)",
+        budget_note="the exploration testbed (path-finding, base policy toy:paths, 0.8M), 2 CPU cores, "
+                    "15 rows x 4 seeds x 150 steps, each run's best checkpoint evaluated on the 2,000 test problems "
+                    "with 4 samples at T = 1",
     ),
 }
 
@@ -241,11 +274,15 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
         done.append("trained")
     if not run.evaluated:
         data = run.config.data
-        command = [
-            sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"),
-            "--benchmarks", ",".join(scale.benchmarks),
-            "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items()),
-            "--max-new-tokens", str(scale.eval_max_new_tokens),  # temperature, top-p: evaluate's (the paper's)
+        command = [sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best")]
+        if scale.pass_at_k_n:  # one dataset, n samples at evaluate's pass@k temperature (1.0)
+            command += ["--data", scale.benchmarks[0], "--n", str(scale.pass_at_k_n),
+                        "--reward", run.config.reward.name]
+        else:                  # temperature, top-p: evaluate's (the paper's)
+            command += ["--benchmarks", ",".join(scale.benchmarks),
+                        "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items())]
+        command += [
+            "--max-new-tokens", str(scale.eval_max_new_tokens),
             "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
             "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / "eval"),
         ]
@@ -300,7 +337,10 @@ def collect(runs: list[Run]) -> dict:
         train_summary = json.loads((run.directory / "summary.json").read_text())
         entry = results.setdefault(run.row, {"seeds": [], "scores": {}, "diagnostics": []})
         entry["seeds"].append(run.seed)
-        for benchmark, scores in evaluation["benchmarks"].items():
+        if "pass_at_k" in evaluation:  # pass@k mode: the table's accuracy is pass@1
+            entry["scores"].setdefault(evaluation["data"], []).append(100 * evaluation["pass_at_k"]["1"])
+            entry.setdefault("pass_at_k", []).append(evaluation["pass_at_k"])
+        for benchmark, scores in evaluation.get("benchmarks", {}).items():
             entry["scores"].setdefault(benchmark, []).append(scores["accuracy"])
         entry["diagnostics"].append({
             **run_statistics(read_metrics(run.directory / "metrics.jsonl")),

@@ -254,7 +254,7 @@ class Trainer:
 
         response_tokens = mask.sum(dim=1)
         mean_logprob = (old_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
-        wants_increment = config.log.logprob_increment
+        wants_increment = config.log.logprob_increment and step % config.log.logprob_increment_every == 0
         if wants_increment:
             with timer("logprob_after"):
                 new_logprobs, _ = self.updater.logprobs(batch)
