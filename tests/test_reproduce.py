@@ -32,7 +32,8 @@ def test_every_row_builds_a_valid_config_at_every_scale(scale, tmp_path):
         assert by_name["grpo/seed0"].model.path == f"toy:{scale}"
         assert by_name["grpo/seed0"].train.total_steps == reproduce.SCALES[scale].steps
         # Dr.GRPO's constant is the max response length of the scale (the knob's default).
-        assert by_name["dr_grpo/seed0"].loss_agg_constant == 64
+        assert by_name["dr_grpo/seed0"].loss_agg_constant == reproduce.SCALES[scale].overrides["rollout.max_new_tokens"]
+        assert runs[0].name == "base/seed0" and runs[15].name == "base/seed1"  # seed by seed
 
 
 def test_every_row_resolves_to_its_full_config_of_before():

@@ -200,9 +200,11 @@ def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
 
 
 def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> list[Run]:
+    """Every (row, seed) run, seed by seed: an invocation stopped part-way leaves every row with its
+    first seeds rather than some rows with all of them and others with none."""
     runs = []
-    for row in rows:
-        for seed in seeds:
+    for seed in seeds:
+        for row in rows:
             config = build_config(row_values(row, scale, seed, out))
             runs.append(Run(row, seed, config, Path(config.train.output_dir)))
     return runs
