@@ -201,6 +201,60 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     return paths
 
 
+def pass_at_k_means(curves: list[dict[str, float]]) -> tuple[list[int], list[float], list[float]]:
+    """``k``, the mean pass@k over seeds and its seed standard deviation (0 with one seed), for the k
+    every seed's curve has; ``curves`` are evaluate's ``pass_at_k`` mappings (k as text -> fraction)."""
+    from asymrl.table1 import mean_and_std
+
+    ks = sorted(set.intersection(*(set(map(int, curve)) for curve in curves))) if curves else []
+    stats = [mean_and_std([curve[str(k)] for curve in curves]) for k in ks]
+    return ks, [mean for mean, _ in stats], [std or 0.0 for _, std in stats]
+
+
+def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, titles: dict[str, str] | None = None,
+                          base_row: str = "base", wide: dict[str, dict[str, float]] | None = None) -> Path:
+    """One panel per trained row: its pass@k curve after training (mean over seeds, a band of one seed
+    standard deviation) over the base policy's, on a log2 k axis; ``wide`` adds one seed's curve to a
+    larger k (from more samples on fewer problems), the base's dashed beside it. Above the base at
+    large k, RL widened the solvable set; converging to or below it, RL sharpened what was already
+    solvable (Yue et al. 2025)."""
+    from asymrl.table1 import ROWS
+
+    titles = {**dict(ROWS), **(titles or {})}
+    rows = [row for row, _ in ROWS if row in curves and row != base_row] + sorted(set(curves) - {r for r, _ in ROWS} - {base_row})
+    columns = max(1, min(5, len(rows)))
+    lines = max(1, -(-len(rows) // columns))
+    figure, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharex=True, sharey=True)
+    base = pass_at_k_means(curves[base_row]) if base_row in curves else None
+    wide = wide or {}
+    for axis, row in zip(axes.flat, rows):
+        if base is not None:
+            axis.plot(base[0], base[1], color="grey", linestyle="--", marker=".", label=titles.get(base_row, base_row))
+        if row in wide and base_row in wide:
+            for name, colour, label in ((base_row, "grey", None), (row, "tab:orange", "after RL, one seed, more samples")):
+                ks, means, _ = pass_at_k_means([wide[name]])
+                axis.plot(ks, means, color=colour, linestyle=":" if name == base_row else "-", linewidth=1, label=label)
+        ks, means, stds = pass_at_k_means(curves[row])
+        axis.plot(ks, means, color="tab:blue", marker="o", markersize=3, label="after RL")
+        axis.fill_between(ks, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color="tab:blue", alpha=0.2)
+        axis.set_xscale("log", base=2)
+        axis.set_title(titles.get(row, row), fontsize=9)
+        axis.grid(alpha=0.3)
+    for axis in axes.flat[len(rows):]:
+        axis.set_visible(False)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("pass@k")
+    for axis in axes[-1]:
+        axis.set_xlabel("k")
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle("pass@k before (base policy, dashed) and after RL, mean over seeds ± one std")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m asymrl.plots", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -111,6 +111,9 @@ class Scale:
     budget_note: str = ""
     eval_limit: int | None = None        # first N problems of each benchmark (quick checks)
     pass_at_k_n: int | None = None       # evaluate by pass@k (n samples at T = 1) instead of Avg@k
+    # (n, problems): the first seed of every row is also evaluated by pass@k with n samples on the
+    # first `problems` test problems, the large-k end of the curve (eval_wide/).
+    pass_at_k_wide: tuple[int, int] | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -139,7 +142,7 @@ SCALES: dict[str, Scale] = {
     ),
     "paths": Scale(
         name="paths", overrides=_PATHS, steps=150, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
-        pass_at_k_n=4, eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
+        pass_at_k_n=4, pass_at_k_wide=(32, 200), eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
         base_row_title="Base policy (toy:paths)",
         budget_note="the exploration testbed (path-finding, base policy toy:paths, 0.8M), 2 CPU cores, "
                     "15 rows x 4 seeds x 150 steps, each run's best checkpoint evaluated on the 2,000 test problems "
@@ -166,6 +169,7 @@ class Run:
     seed: int
     config: Config
     directory: Path
+    wide: bool = False  # also evaluated by the scale's pass_at_k_wide (the first seed of a row)
 
     @property
     def name(self) -> str:
@@ -184,6 +188,14 @@ class Run:
     @property
     def evaluated(self) -> bool:
         return (self.directory / "eval" / "summary.json").is_file()
+
+    @property
+    def wide_evaluated(self) -> bool:
+        return not self.wide or (self.directory / "eval_wide" / "summary.json").is_file()
+
+    @property
+    def done(self) -> bool:
+        return self.trained and self.evaluated and self.wide_evaluated
 
 
 def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
@@ -206,7 +218,8 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> li
     for seed in seeds:
         for row in rows:
             config = build_config(row_values(row, scale, seed, out))
-            runs.append(Run(row, seed, config, Path(config.train.output_dir)))
+            wide = scale.pass_at_k_wide is not None and seed == seeds[0]
+            runs.append(Run(row, seed, config, Path(config.train.output_dir), wide))
     return runs
 
 
@@ -275,26 +288,38 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
         _call(command + ["--config", str(run.directory / "row.yaml")], run.directory / "train.log", env)
         done.append("trained")
     if not run.evaluated:
-        data = run.config.data
-        command = [sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best")]
         if scale.pass_at_k_n:  # one dataset, n samples at evaluate's pass@k temperature (1.0)
-            command += ["--data", scale.benchmarks[0], "--n", str(scale.pass_at_k_n),
-                        "--reward", run.config.reward.name]
+            selection = ["--data", scale.benchmarks[0], "--n", str(scale.pass_at_k_n)]
         else:                  # temperature, top-p: evaluate's (the paper's)
-            command += ["--benchmarks", ",".join(scale.benchmarks),
-                        "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items())]
-        command += [
-            "--max-new-tokens", str(scale.eval_max_new_tokens),
-            "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
-            "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / "eval"),
-        ]
-        command += [] if data.use_chat_template else ["--no-chat-template"]
-        command += ["--enable-thinking"] if data.enable_thinking else []
-        command += ["--local-dir", data.local_dir] if data.local_dir else []
-        command += ["--limit", str(scale.eval_limit)] if scale.eval_limit else []
-        _call(command, run.directory / "eval.log", env)
+            selection = ["--benchmarks", ",".join(scale.benchmarks),
+                         "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items())]
+        limit = ["--limit", str(scale.eval_limit)] if scale.eval_limit else []
+        _call(evaluate_command(run, scale, selection + limit, "eval"), run.directory / "eval.log", env)
         done.append("evaluated")
+    if not run.wide_evaluated:
+        n, problems = scale.pass_at_k_wide
+        selection = ["--data", scale.benchmarks[0], "--n", str(n), "--limit", str(min(problems, scale.eval_limit or problems))]
+        _call(evaluate_command(run, scale, selection, "eval_wide"), run.directory / "eval.log", env)
+        done.append(f"pass@k to k = {n}")
     return ", ".join(done) or "already done"
+
+
+def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str) -> list[str]:
+    """``python -m asymrl.evaluate`` on the run's ``best/`` with the run's prompt, engine and reward,
+    what to evaluate on (``selection``), writing into ``<run>/<folder>/``."""
+    data = run.config.data
+    command = [
+        sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"), *selection,
+        "--reward", run.config.reward.name,
+        "--max-new-tokens", str(scale.eval_max_new_tokens),
+        "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
+        "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / folder),
+    ]
+    command += ["--reward-kwargs", *[f"{k}={v}" for k, v in run.config.reward.kwargs.items()]] if run.config.reward.kwargs else []
+    command += [] if data.use_chat_template else ["--no-chat-template"]
+    command += ["--enable-thinking"] if data.enable_thinking else []
+    command += ["--local-dir", data.local_dir] if data.local_dir else []
+    return command
 
 
 def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str]) -> list[tuple[Run, str]]:
@@ -344,6 +369,9 @@ def collect(runs: list[Run]) -> dict:
             entry.setdefault("pass_at_k", []).append(evaluation["pass_at_k"])
         for benchmark, scores in evaluation.get("benchmarks", {}).items():
             entry["scores"].setdefault(benchmark, []).append(scores["accuracy"])
+        wide_path = run.directory / "eval_wide" / "summary.json"
+        if run.wide and wide_path.is_file():
+            entry["pass_at_k_wide"] = json.loads(wide_path.read_text())["pass_at_k"]
         entry["diagnostics"].append({
             **run_statistics(read_metrics(run.directory / "metrics.jsonl")),
             "best_val_accuracy": 100 * train_summary["best_val_accuracy"],
@@ -359,10 +387,20 @@ def row_titles(scale: Scale) -> dict[str, str]:
     return {} if scale.base_row_title is None else {"base": scale.base_row_title}
 
 
+def record_invocation(out: Path, wall_s: float, runs_done: int) -> float:
+    """Append this invocation to ``<out>/invocations.jsonl`` and return the wall time of all of them
+    that ran something: the table's cost across resumes (a re-run that only re-assembles adds ~0)."""
+    path = out / "invocations.jsonl"
+    with path.open("a") as handle:
+        handle.write(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(wall_s, 1), "runs_done": runs_done}) + "\n")
+    return sum(entry["wall_s"] for entry in map(json.loads, path.read_text().splitlines()) if entry["runs_done"])
+
+
 def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_s: float) -> Path:
+    """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md; ``wall_s`` is the
+    wall time of every invocation that trained or evaluated (``record_invocation``)."""
     seeds = sorted({run.seed for run in runs})
-    """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md."""
-    from asymrl.plots import plot_table1_figures
+    from asymrl.plots import plot_pass_at_k_by_row, plot_table1_figures
 
     # Each cell: the mean over seeds and their standard deviation (no spread with a single seed).
     scores = {row: {b: mean_and_std(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
@@ -379,12 +417,24 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
         if (run.directory / "metrics.jsonl").is_file():
             by_row.setdefault(run.row, []).append(run.directory)
     figures = plot_table1_figures(by_row, out / "figures", titles)
+    curves = {row: entry["pass_at_k"] for row, entry in results.items() if entry.get("pass_at_k")}
+    wide = {row: entry["pass_at_k_wide"] for row, entry in results.items() if entry.get("pass_at_k_wide")}
+    if curves:
+        figures.append(plot_pass_at_k_by_row(curves, out / "figures" / "pass_at_k.png", titles, wide=wide))
     lines = [f"# Table 1 at scale `{scale.name}`", "",
              f"{scale.budget_note}. Seeds {', '.join(map(str, seeds))}; each cell is the mean over seeds "
              f"± their standard deviation{' (one seed: no spread shown)' if len(seeds) == 1 else ''}. "
-             f"Wall time of this invocation: {wall_s / 60:.1f} min.", "", to_markdown(table, titles), "",
+             f"Wall time (every invocation that trained or evaluated): {wall_s / 60:.1f} min.", "", to_markdown(table, titles), "",
              "## Diagnostics (mean over seeds; training averages over all steps, 'final' = last 10 steps)", "",
-             diagnostics_markdown(results, titles), "", "## The paper's qualitative findings at this scale", ""]
+             diagnostics_markdown(results, titles), ""]
+    if curves:
+        lines += [f"## pass@k on {scale.benchmarks[0]} (mean over seeds ± their standard deviation)", "",
+                  pass_at_k_markdown(curves, titles), ""]
+    if wide:
+        n, problems = scale.pass_at_k_wide
+        lines += [f"## pass@k to k = {n}: seed {seeds[0]} of each row, {n} samples on the first {problems} problems", "",
+                  pass_at_k_markdown({row: [curve] for row, curve in wide.items()}, titles), ""]
+    lines += ["## The paper's qualitative findings at this scale", ""]
     lines += [f"- **{f['verdict']}**: {f['claim']} — {f['evidence']}" for f in findings]
     lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     report = out / "report.md"
@@ -406,6 +456,21 @@ def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None) ->
             values = [d[key] for d in results[row]["diagnostics"] if d.get(key) is not None]
             cells.append("—" if not values else f"{sum(values) / len(values):.4g}")
         lines.append(f"| {titles[row]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pass_at_k_markdown(curves: dict[str, list[dict[str, float]]], titles: dict[str, str] | None = None) -> str:
+    """One line per row: pass@k (%) for every k its seeds share, mean ± seed standard deviation."""
+    from asymrl.plots import pass_at_k_means
+
+    titles = {**dict(ROWS), **(titles or {})}
+    ordered = [row for row, _ in ROWS if row in curves]
+    ks = pass_at_k_means([curve for row in ordered for curve in curves[row]])[0]
+    lines = ["| Method | " + " | ".join(f"pass@{k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 1)]
+    for row in ordered:
+        _, means, stds = pass_at_k_means(curves[row])
+        cells = [f"{100 * m:.1f}" + (f" ± {100 * s:.1f}" if len(curves[row]) > 1 else "") for m, s in zip(means, stds)]
+        lines.append(f"| {titles[row]} | " + " | ".join(cells[: len(ks)]) + " |")
     return "\n".join(lines)
 
 
@@ -454,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = plan(scale, out, rows, seeds)
     except ConfigError as error:
         parser.error(str(error))
-    todo = [r for r in runs if not (r.trained and r.evaluated)]
+    todo = [r for r in runs if not r.done]
     print(f"Table 1, scale {scale.name} ({scale.budget_note}): {len(runs)} runs "
           f"({len(rows)} rows x {len(seeds)} seeds), {len(todo)} still to do, {parallel} at a time -> {out}")
     if scale.estimate_cost:
@@ -465,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
               f"  Assumptions: {json.dumps(PAPER_ESTIMATE)}")
     if args.dry_run:
         for run in runs:
-            print(f"  {run.name}: {'done' if run.trained and run.evaluated else 'to do'}  {run.directory}")
+            print(f"  {run.name}: {'done' if run.done else 'to do'}  {run.directory}")
         return
     if todo and scale.needs_gpu and not _cuda_available():
         cpu_scales = " or ".join(f"--scale {name} (make reproduce-table1 SCALE={name})"
@@ -478,7 +543,8 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     failures = run_all(todo, scale, parallel, gpus) if todo else []
-    report = write_outputs(collect(runs), scale, out, runs, time.time() - started)
+    wall_s = record_invocation(out, time.time() - started, len(todo) - len(failures))
+    report = write_outputs(collect(runs), scale, out, runs, wall_s)
     print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")
     if failures:
         print(f"{len(failures)} run(s) failed; re-run the same command to retry them:", file=sys.stderr)
