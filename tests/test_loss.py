@@ -179,3 +179,97 @@ def test_a_registered_policy_loss_variant_is_chosen_by_name():
     with pytest.raises(KeyError, match="unknown policy loss 'nope'"):
         policy_loss(logp, logp, advantages, mask, PolicyLossConfig(variant="nope"))
     POLICY_LOSSES.unregister("test_scaled_pg")
+
+
+# -- entropy controls through the loss (issue 13): closed forms on small tensors ----------------------
+
+def test_token_covariance_by_hand():
+    from asymrl.loss import token_covariance
+
+    logp = torch.tensor([[-1.0, -3.0, 0.0]])
+    adv = torch.tensor([[2.0, 0.0, 5.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    # means over the two valid tokens: logp -2, A 1 -> (1)(1), (-1)(-1); padding -inf
+    assert token_covariance(logp, adv, mask).tolist() == [[1.0, 1.0, -math.inf]]
+
+
+def test_clip_cov_cuts_the_gradient_of_high_covariance_tokens_only():
+    from asymrl.loss import POLICY_LOSSES
+
+    # Covariance terms (means logp -1.5, A 0): (0.5)(2)=1... choose values so that exactly one token
+    # has a term in (1, 5): token 0 (logp -0.5, A 3) -> (1)(3) = 3; the others are <= 1.
+    logp = torch.tensor([[-0.5, -2.0, -1.5, -2.0]], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([[3.0, -1.0, -1.0, -1.0]], dtype=torch.float64)
+    mask = torch.ones(1, 4)
+    clip_cov = POLICY_LOSSES.get("clip_cov")
+    loss, active = clip_cov(logp, logp.detach(), adv, mask, eps_low=0.2, eps_high=0.2, dual_clip=None)
+    assert active["cov_cut_frac"].tolist() == [[True, False, False, False]]
+    torch.testing.assert_close(loss.detach(), -adv)            # values unchanged (ratio 1)
+    loss.sum().backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64))
+    # With no token in the band nothing is cut: the plain clipped surrogate.
+    loss, active = clip_cov(logp, logp.detach(), adv, mask, eps_low=0.2, eps_high=0.2, dual_clip=None, cov_low=4.0)
+    assert not active["cov_cut_frac"].any()
+
+
+def test_kl_cov_penalises_the_top_covariance_tokens_by_hand():
+    from asymrl.loss import POLICY_LOSSES
+
+    old = torch.tensor([[-1.0, -1.0, -1.0, -1.0]], dtype=torch.float64)
+    logp = torch.tensor([[-0.5, -1.2, -1.0, -0.9]], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([[2.0, -1.0, 0.0, -1.0]], dtype=torch.float64)
+    mask = torch.ones(1, 4)
+    # covariance terms: means logp -0.9, A 0 -> (0.4)(2)=0.8, (-0.3)(-1)=0.3, 0, 0 -> top 1: token 0
+    loss, active = POLICY_LOSSES.get("kl_cov")(logp, old, adv, mask, eps_low=0.2, eps_high=0.2, dual_clip=None,
+                                                 kl_ratio=0.25, kl_coef=0.5)
+    assert active["cov_kl_frac"].tolist() == [[True, False, False, False]]
+    ratio = torch.exp(logp.detach() - old)
+    expected = -adv * ratio
+    expected[0, 0] += 0.5 * 0.5                                 # kl_coef |logp - old|
+    torch.testing.assert_close(loss.detach(), expected)
+    loss.sum().backward()
+    grad = -adv * ratio
+    grad[0, 0] += 0.5                                           # d|x|/dx = sign(0.5) = 1
+    torch.testing.assert_close(logp.grad, grad)
+
+
+def test_gspo_uses_one_clipped_ratio_per_sequence():
+    from asymrl.loss import POLICY_LOSSES
+
+    old = torch.zeros(2, 3, dtype=torch.float64)
+    # sequence 0: mean log-ratio over its 2 valid tokens (0.2 + 0.0) / 2 = 0.1 -> s = e^0.1 (clipped for A > 0)
+    # sequence 1: mean (1e-4 - 1e-4 + 0) / 3 = 0 -> s = 1 (inside the bounds)
+    logp = torch.tensor([[0.2, 0.0, 9.0], [1e-4, -1e-4, 0.0]], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([[1.0], [-2.0]], dtype=torch.float64).expand(2, 3)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    loss, active = POLICY_LOSSES.get("gspo")(logp, old, adv, mask, eps_low=0.2, eps_high=0.2, dual_clip=None)
+    s0 = math.exp(0.1)
+    assert loss[0, 0].item() == pytest.approx(-(1 + 4e-4)) and loss[0, 1].item() == pytest.approx(-(1 + 4e-4))
+    assert loss[1].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert active["clip_frac_high"][0, :2].all() and not active["clip_frac_low"].any()
+    (loss * mask).sum().backward()
+    # clipped sequence: no gradient; the other: d(-A s_i,t)/d logp_t = -A s_i = 2 on each token
+    torch.testing.assert_close(logp.grad, torch.tensor([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], dtype=torch.float64))
+    assert s0 > 1 + 4e-4
+
+
+def test_high_entropy_token_mask_keeps_the_top_share():
+    from asymrl.loss import high_entropy_token_mask
+
+    entropy = torch.tensor([[0.1, 0.9, 0.5, 0.3, 7.0], [0.8, 0.2, 0.7, 0.4, 0.6]])
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    # 9 valid tokens; the top 20%: quantile 0.8 of them (linear interpolation) = 0.74 -> 0.8 and 0.9
+    kept = high_entropy_token_mask(entropy, mask, 0.2)
+    assert kept.tolist() == [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0]]
+    assert high_entropy_token_mask(entropy, mask, 1.0).sum() == 9
+    assert high_entropy_token_mask(entropy, torch.zeros_like(mask), 0.2).sum() == 0
+
+
+def test_sign_split_metrics_by_hand():
+    logp = torch.log(torch.tensor([[1.5, 1.0, 0.5, 0.9]]))
+    adv = torch.tensor([[1.0, 1.0, -1.0, 0.0]])
+    _, metrics = policy_loss(logp, torch.zeros(1, 4), adv, torch.ones(1, 4), PolicyLossConfig(eps_low=0.2, eps_high=0.2))
+    assert metrics["sign/ratio_mean_pos"] == pytest.approx(1.25) and metrics["sign/ratio_mean_neg"] == pytest.approx(0.5)
+    assert metrics["sign/clip_frac_pos"] == pytest.approx(0.5) and metrics["sign/clip_frac_neg"] == pytest.approx(1.0)
+    _, metrics = policy_loss(logp, torch.zeros(1, 4), adv.clamp_min(0), torch.ones(1, 4))
+    assert "sign/ratio_mean_neg" not in metrics                 # no negative token: left out, not NaN

@@ -207,6 +207,7 @@ def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
     trainer = trainer_module.Trainer(config)
     seen: dict = {}
     compute, generate, update = trainer_module.estimators.compute, trainer.engine.generate, trainer.updater.update
+    logprobs = trainer.updater.logprobs
 
     def recording_compute(*args, **kwargs):
         seen["rollout_advantage"] = compute(*args, **kwargs)
@@ -220,6 +221,12 @@ def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
         seen.update(batch=batch, token_advantage=token_advantage, old_logprobs=old_logprobs)
         return update(batch, token_advantage, old_logprobs, *args, **kwargs)
 
+    def recording_logprobs(batch, policy=None):
+        result = logprobs(batch, policy)
+        seen.setdefault("old_entropy", result[1])  # the first pass: the old policy's
+        return result
+
+    monkeypatch.setattr(trainer.updater, "logprobs", recording_logprobs)
     monkeypatch.setattr(trainer_module.estimators, "compute", recording_compute)
     monkeypatch.setattr(trainer.engine, "generate", recording_generate)
     monkeypatch.setattr(trainer.updater, "update", recording_update)
@@ -275,3 +282,36 @@ def test_no_correction_leaves_advantages_alone_and_a_float32_engine_matches(tmp_
     assert torch.equal(seen["token_advantage"], seen["rollout_advantage"].reshape(-1, 1) * mask)
     assert seen["metrics"]["mismatch/abs_logprob_diff_max"] < 1e-4
     assert not any(key.startswith("correction/") for key in seen["metrics"])
+
+
+def test_top_entropy_quantile_keeps_the_advantage_of_forking_tokens_only(tmp_path, monkeypatch):
+    """The 80/20 rule: the update receives the advantage on the step's top-20%-entropy tokens
+    (by the sampling policy's entropy) and 0 elsewhere."""
+    import torch
+
+    seen = one_step_in_process(tmp_path, monkeypatch, "algorithm.top_entropy_quantile=0.2")
+    mask = seen["batch"].response_mask.bool()
+    entropy = seen["old_entropy"]
+    threshold = torch.quantile(entropy[mask], 0.8)
+    kept = mask & (entropy >= threshold)
+    expected = seen["rollout_advantage"].reshape(-1, 1) * mask * kept
+    assert torch.equal(seen["token_advantage"], expected)
+    assert 0.15 < kept.sum() / mask.sum() < 0.25
+
+
+@pytest.mark.parametrize("variant,marker", [("clip_cov", "actor/cov_cut_frac"), ("kl_cov", "actor/cov_kl_frac"),
+                                            ("gspo", "actor/clip_frac_high")])
+def test_each_entropy_control_policy_loss_trains_a_step(tmp_path, monkeypatch, variant, marker):
+    import torch
+
+    seen = one_step_in_process(tmp_path, monkeypatch, f"algorithm.policy_loss={variant}", "train.prompts_per_step=8")
+    metrics = seen["metrics"]
+    assert seen["rollout_advantage"].abs().sum() > 0           # some group of 4 is mixed: a gradient to take
+    assert metrics[marker] >= 0 and math.isfinite(metrics["actor/pg_loss"]) and metrics["actor/grad_norm"] > 0
+    assert metrics["actor/optimizer_steps"] == 2
+    # the sign-split view of the update
+    has_positive = bool((seen["rollout_advantage"] > 0).any())
+    assert ("actor/sign/ratio_mean_pos" in metrics) == has_positive
+    if variant == "kl_cov":
+        assert 0 < metrics[marker] <= 0.05       # the top 0.2% by covariance, at least one token per micro-batch
+    assert torch.equal(seen["token_advantage"], seen["rollout_advantage"].reshape(-1, 1) * seen["batch"].response_mask)

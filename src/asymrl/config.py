@@ -120,6 +120,8 @@ class AlgorithmConfig:
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
     policy_loss: str = knob("ppo", "per-token policy-loss variant: a registered name (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate) or module:function")
     policy_loss_kwargs: dict = knob(dict, "the variant's parameters beyond the clip bounds, checked against its signature")
+    top_entropy_quantile: Optional[float] = knob(None, "the 80/20 rule (Wang et al. 2025): only this highest-entropy share of each step's "
+                                                       "response tokens carries the policy gradient, e.g. 0.2 (None: every token)")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
     eps_high: float = knob(0.2, "upper clip (1 + eps_high); clip-higher: 0.28 (**derived**)")
     dual_clip: Optional[float] = knob(None, "dual-clip constant c > 1 (None: off)")
@@ -553,6 +555,8 @@ def validate(config: Config) -> list[str]:
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
+        (a.top_entropy_quantile is None or 0 < a.top_entropy_quantile <= 1,
+         f"algorithm.top_entropy_quantile: must be in (0, 1] (or null), got {a.top_entropy_quantile}"),
         (a.rollout_correction_cap > 1, f"algorithm.rollout_correction_cap: must be > 1 (the on-policy ratio is 1), got {a.rollout_correction_cap}"),
         (t.prompts_per_step > 0 and t.mini_batch_prompts > 0 and t.prompts_per_step % t.mini_batch_prompts == 0,
          f"train.mini_batch_prompts: must divide train.prompts_per_step ({t.prompts_per_step}), got {t.mini_batch_prompts}"),

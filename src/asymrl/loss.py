@@ -1,11 +1,13 @@
-"""The policy loss: PPO clipped surrogate, clip-higher, dual-clip, entropy bonus, and aggregation.
+"""The policy loss: PPO clipped surrogate, clip-higher, dual-clip, entropy bonus, and aggregation;
+the entropy controls that act through the loss (Clip-Cov, KL-Cov, GSPO, the 80/20 token selection).
 
 PAPER.md section 1: with ``rho_t = exp(logp_new - logp_old)`` the per-token loss is
 ``l_t = -min(rho_t A_t, clip(rho_t, 1 - eps_low, 1 + eps_high) A_t)``; section 4 adds the entropy
 bonus (``loss -= coef * H``) and Dr.GRPO's constant normaliser.
 
 The per-token surrogate is pluggable: a registry of *policy-loss variants* (``ppo`` = the clipped
-surrogate above), chosen by ``algorithm.policy_loss`` with ``algorithm.policy_loss_kwargs``. A variant
+surrogate above; ``clip_cov``, ``kl_cov``, ``gspo`` below), chosen by ``algorithm.policy_loss`` with
+``algorithm.policy_loss_kwargs``. A variant
 is ``fn(logprobs, old_logprobs, advantages, mask, *, eps_low, eps_high, dual_clip, **params) ->
 (per-token loss, {name: per-token bool mask of where a bound is active})``; entropy bonus, KL penalty
 and aggregation are applied to whatever it returns.
@@ -18,6 +20,7 @@ trainer computes once before the micro-batch loop. Left unset, the counts of the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -108,6 +111,91 @@ def ppo_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=
     return clipped_surrogate(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
 
 
+def token_covariance(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each valid token's term of the covariance between log-prob and advantage (Cui et al. 2025,
+    arXiv 2505.22617, eq. 11): ``(logp_t - mean logp) (A_t - mean A)``, means over the valid tokens of
+    the batch given; ``-inf`` on padding. Detached: it selects tokens, it is not differentiated."""
+    valid = mask.bool()
+    logprobs, advantages = logprobs.detach(), advantages.detach()
+    count = valid.sum().clamp_min(1)
+    centred_logp = logprobs - (logprobs * valid).sum() / count
+    centred_adv = advantages - (advantages * valid).sum() / count
+    return torch.where(valid, centred_logp * centred_adv, torch.full_like(logprobs, -math.inf))
+
+
+@register_policy_loss("clip_cov")
+def clip_cov_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=0.2, dual_clip=None,
+                  clip_ratio: float = 2e-4, cov_low: float = 1.0, cov_high: float = 5.0):
+    """Clip-Cov (Cui et al. 2025, sec. 4.2): the clipped surrogate, with the gradient of a random
+    ``clip_ratio`` share of the valid tokens cut, drawn among those whose covariance term
+    (:func:`token_covariance`) lies in ``(cov_low, cov_high)`` and not already clipped. Those tokens
+    drive entropy down the most; detaching them slows the collapse. Defaults: the paper's (r = 2e-4,
+    omega_low = 1, omega_high = 5). The draw uses torch's global generator (seeded by train.seed)."""
+    loss, active = clipped_surrogate(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
+    covariance = token_covariance(logprobs, advantages, mask)
+    clipped = active["clip_frac_low"] | active["clip_frac_high"]
+    candidates = torch.nonzero((covariance > cov_low) & (covariance < cov_high) & ~clipped)
+    budget = max(int(clip_ratio * int(mask.sum())), 1)
+    chosen = candidates[torch.randperm(len(candidates))[:budget]]
+    cut = torch.zeros_like(mask, dtype=torch.bool)
+    cut[chosen[:, 0], chosen[:, 1]] = True
+    # The loss's value is kept, its gradient cut: loss.detach() on the chosen tokens.
+    return torch.where(cut, loss.detach(), loss), {**active, "cov_cut_frac": cut}
+
+
+@register_policy_loss("kl_cov")
+def kl_cov_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=0.2, dual_clip=None,
+                kl_ratio: float = 2e-3, kl_coef: float = 1.0):
+    """KL-Cov (Cui et al. 2025, sec. 4.2): the unclipped policy gradient ``-A rho`` on every token,
+    plus ``kl_coef |logp - logp_old|`` on the top ``kl_ratio`` share of valid tokens by covariance
+    (:func:`token_covariance`), which holds exactly those tokens near the old policy. As the paper,
+    no ratio clipping (``eps_low`` / ``eps_high`` / ``dual_clip`` unused). Defaults: the paper's
+    (k = 2e-3, its value for Qwen2.5-7B; beta = 1)."""
+    ratio = torch.exp(logprobs - old_logprobs)
+    loss = -advantages * ratio
+    covariance = token_covariance(logprobs, advantages, mask)
+    valid = int(mask.sum())
+    top = torch.zeros_like(mask, dtype=torch.bool)
+    if valid:
+        chosen = torch.topk(covariance.flatten(), max(int(kl_ratio * valid), 1)).indices
+        top.view(-1)[chosen] = True
+    loss = torch.where(top, loss + kl_coef * (logprobs - old_logprobs).abs(), loss)
+    return loss, {"cov_kl_frac": top}
+
+
+@register_policy_loss("gspo")
+def gspo_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=0.2, dual_clip=None,
+              seq_eps_low: float = 3e-4, seq_eps_high: float = 4e-4):
+    """GSPO (Zheng et al. 2025, arXiv 2507.18071, eq. 7 and its token form eq. 13): the ratio is the
+    sequence's, ``s_i = exp(mean_t (logp_t - logp_old_t))`` over its valid tokens, used per token as
+    ``s_i,t = sg[s_i] pi_t / sg[pi_t]`` (same value, each token's own gradient), clipped to
+    ``[1 - seq_eps_low, 1 + seq_eps_high]``: ``-min(s A, clip(s) A)``. The bounds are GSPO's own
+    (the paper's 3e-4 / 4e-4): a sequence-level ratio lives on another scale than a token's, so
+    ``algorithm.eps_low`` / ``eps_high`` are not used. The paper aggregates with
+    ``algorithm.loss_agg=seq-mean-token-mean``."""
+    valid = mask.to(logprobs.dtype)
+    log_ratio = (logprobs - old_logprobs) * valid
+    sequence_log_ratio = log_ratio.sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp_min(1)
+    token_log_ratio = sequence_log_ratio.detach() + logprobs - logprobs.detach()
+    ratio = torch.exp(token_log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - seq_eps_low, 1.0 + seq_eps_high)
+    loss = torch.maximum(unclipped, clipped)
+    binds = clipped > unclipped
+    return loss, {"clip_frac_low": binds & (advantages < 0), "clip_frac_high": binds & (advantages > 0)}
+
+
+def high_entropy_token_mask(entropy: torch.Tensor, mask: torch.Tensor, quantile: float) -> torch.Tensor:
+    """The 80/20 rule (Wang et al. 2025, arXiv 2506.01939): 1 on the valid tokens whose entropy is in
+    the top ``quantile`` share of the valid tokens given (the "forking" tokens), 0 elsewhere. Ties at
+    the threshold are kept."""
+    valid = mask.bool()
+    if not valid.any():
+        return torch.zeros_like(entropy)
+    threshold = torch.quantile(entropy[valid].float(), 1.0 - quantile)
+    return ((entropy >= threshold) & valid).to(entropy.dtype)
+
+
 def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
     """Per-token k3 estimate of KL(old || new) from tokens sampled by the old policy (>= 0).
 
@@ -145,6 +233,23 @@ class PolicyLossConfig:
     aggregation_constant: float | None = None
     kl_coef: float = 0.0  # KL penalty to a reference policy; the paper uses none
     kl_estimator: str = "k3"
+
+
+def sign_split_metrics(ratio: torch.Tensor, advantages: torch.Tensor, valid: torch.Tensor,
+                       active: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The update seen per channel: over the tokens of positive (``pos``) and of negative (``neg``)
+    advantage, the mean ratio and the share where any bound of the variant binds (``clip_frac``).
+    A channel with no token this batch is left out (NaN would bias the average over micro-batches)."""
+    bound = torch.zeros_like(valid)
+    for where in active.values():
+        bound = bound | where
+    out = {}
+    for name, channel in (("pos", valid & (advantages > 0)), ("neg", valid & (advantages < 0))):
+        count = int(channel.sum())
+        if count:
+            out[f"sign/ratio_mean_{name}"] = float((ratio.float() * channel).sum() / count)
+            out[f"sign/clip_frac_{name}"] = float((bound & channel).sum() / count)
+    return out
 
 
 def policy_loss(
@@ -209,6 +314,7 @@ def policy_loss(
             "pg_loss": float(pg_loss.detach()),
             **{name: token_mean(where) for name, where in active.items()},
             "approx_kl": token_mean(approx_kl(logprobs, old_logprobs)),
+            **sign_split_metrics(torch.exp(logprobs - old_logprobs), advantages, valid, active),
         }
         if entropy is not None:
             metrics["entropy"] = token_mean(entropy)

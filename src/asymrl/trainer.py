@@ -28,7 +28,7 @@ from asymrl import metrics as diagnostics
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from asymrl.config import Config, ConfigError, check_world_size
 from asymrl.data import DataError, PromptSampler, load_problems
-from asymrl.loss import PolicyLossConfig
+from asymrl.loss import PolicyLossConfig, high_entropy_token_mask
 from asymrl.metrics import MetricsLog
 from asymrl.prompts import render_prompt
 from asymrl.reward import RewardFn, build_reward
@@ -248,6 +248,10 @@ class Trainer:
                 weights, keep = correction_weights(old_logprobs, tensors["engine_logprobs"], mask, algorithm.rollout_correction,
                                                    algorithm.rollout_correction_level, algorithm.rollout_correction_cap)
                 token_advantage = token_advantage * weights * keep
+            if algorithm.top_entropy_quantile is not None:
+                # The 80/20 rule: only the step's highest-entropy ("forking") tokens, by the entropy
+                # the policy sampled them with, carry the policy gradient (homogeneity as above).
+                token_advantage = token_advantage * high_entropy_token_mask(entropy, mask, algorithm.top_entropy_quantile)
 
         with timer("update"):
             actor = self.updater.update(batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
