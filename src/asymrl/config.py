@@ -114,6 +114,14 @@ class AlgorithmConfig:
     # neg_only 0.5, grpo population std without epsilon, passk k = 4, flips 0.5).
     alpha_pos: Optional[float] = knob(None, "exponent of the positive channel (asymgrpo, pos_only)")
     alpha_neg: Optional[float] = knob(None, "exponent of the negative channel (asymgrpo, neg_only)")
+    alpha_schedule: Literal["constant", "linear", "cosine", "entropy_target"] = knob(
+        "constant", "adaptive AsymGRPO (asymrl.modulation): constant; linear / cosine from the estimator's alpha_pos / "
+                    "alpha_neg to alpha_pos_end / alpha_neg_end; entropy_target: a controller moves alpha_pos to hold target_entropy")
+    alpha_pos_end: Optional[float] = knob(None, "linear / cosine schedule: alpha_pos at the last step (None: constant)")
+    alpha_neg_end: Optional[float] = knob(None, "linear / cosine schedule: alpha_neg at the last step (None: constant)")
+    target_entropy: Optional[float] = knob(None, "entropy_target: the mean token entropy (entropy/all) to hold")
+    alpha_controller_rate: float = knob(1.0, "entropy_target: change of alpha_pos per step per unit of entropy below target")
+    alpha_pos_range: list = knob(lambda: [0.0, 2.0], "entropy_target: the controller keeps alpha_pos within [low, high]")
     grpo_std: Optional[Literal["population", "sample"]] = knob(None, "GRPO: population std (analytic curve) or sample (verl)")
     grpo_eps: Optional[float] = knob(None, "GRPO: epsilon added to the std (verl: 1e-6); passk's eps: estimator_kwargs.eps")
     passk_k: Optional[int] = knob(None, "Pass@K training: k (**not found**; <= G; default 4)")
@@ -555,6 +563,7 @@ def validate(config: Config) -> list[str]:
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
+        *modulation_problems(a),
         (a.top_entropy_quantile is None or 0 < a.top_entropy_quantile <= 1,
          f"algorithm.top_entropy_quantile: must be in (0, 1] (or null), got {a.top_entropy_quantile}"),
         (a.rollout_correction_cap > 1, f"algorithm.rollout_correction_cap: must be > 1 (the on-policy ratio is 1), got {a.rollout_correction_cap}"),
@@ -572,6 +581,34 @@ def validate(config: Config) -> list[str]:
          f"model.lora_target_modules: expected a non-empty list of module names (or all-linear), got {m.lora_target_modules}"),
     ]
     return [message for ok, message in checks if not ok] + tracker_problems(config.log.trackers)
+
+
+def modulation_problems(a: AlgorithmConfig) -> list[tuple[bool, str]]:
+    """``algorithm.alpha_schedule`` and its keys: the estimator must have the exponents it moves."""
+    from asymrl import advantages
+
+    if a.alpha_schedule == "constant" or advantages.ESTIMATORS.problem(a.estimator):
+        return [(a.alpha_pos_end is None and a.alpha_neg_end is None and a.target_entropy is None,
+                 "algorithm.alpha_pos_end / alpha_neg_end / target_entropy: only used with an alpha_schedule "
+                 f"(algorithm.alpha_schedule is {a.alpha_schedule!r})")]
+    exponents = set(advantages.parameters(a.estimator)) & {"alpha_pos", "alpha_neg"}
+    key = "algorithm.alpha_schedule"
+    if a.alpha_schedule == "entropy_target":
+        low, high = (list(a.alpha_pos_range) + [None, None])[:2]
+        return [
+            ("alpha_pos" in exponents, f"{key}: entropy_target moves alpha_pos, which estimator {a.estimator!r} does not have"),
+            (a.target_entropy is not None and a.target_entropy > 0, f"algorithm.target_entropy: entropy_target needs a target > 0, got {a.target_entropy}"),
+            (a.alpha_controller_rate > 0, f"algorithm.alpha_controller_rate: must be > 0, got {a.alpha_controller_rate}"),
+            (len(a.alpha_pos_range) == 2 and isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 <= low <= high,
+             f"algorithm.alpha_pos_range: expected [low, high] with 0 <= low <= high, got {a.alpha_pos_range}"),
+        ]
+    ends = {"alpha_pos": a.alpha_pos_end, "alpha_neg": a.alpha_neg_end}
+    return [
+        (any(v is not None for v in ends.values()), f"{key}: {a.alpha_schedule} needs algorithm.alpha_pos_end or alpha_neg_end"),
+        *[(value is None or name in exponents, f"algorithm.{name}_end: estimator {a.estimator!r} has no {name}")
+          for name, value in ends.items()],
+        *[(value is None or value >= 0, f"algorithm.{name}_end: must be >= 0, got {value}") for name, value in ends.items()],
+    ]
 
 
 def tracker_problems(names: list) -> list[str]:

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from asymrl import advantages as estimators
 from asymrl import metrics as diagnostics
+from asymrl import modulation
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from asymrl.config import Config, ConfigError, check_world_size
 from asymrl.data import DataError, PromptSampler, load_problems
@@ -151,7 +152,7 @@ class Trainer:
         )
         self.log = MetricsLog(self.run_dir, acc, enabled=acc.is_main_process)
         self.state = {"step": 0, "best_val_accuracy": None, "best_step": None, "initial_val_accuracy": None,
-                      "final_val_accuracy": None, "wall_s": 0.0}
+                      "final_val_accuracy": None, "wall_s": 0.0, "alpha_controlled": None}
 
     # -- set-up helpers ------------------------------------------------------------------------------
 
@@ -219,7 +220,8 @@ class Trainer:
 
         with timer("advantages"):
             algorithm = config.algorithm
-            rollout_advantage = estimators.compute(algorithm.estimator, rewards, **algorithm.estimator_params())
+            exponents = self._exponents(step)
+            rollout_advantage = estimators.compute(algorithm.estimator, rewards, **{**algorithm.estimator_params(), **exponents})
 
         # The engine's KV cache is not needed until the next generation: free it for the update.
         self.engine.sleep()
@@ -293,6 +295,11 @@ class Trainer:
         reward_failures = {f"reward/{name}": float(count) for name, count in failures.items()}
         out.update(diagnostics.reduce_rank_metrics({**actor, **self.updater.take_padding_statistics(), **reward_failures},
                                                    summed=set(reward_failures)))
+        out.update({f"alpha/{name.removeprefix('alpha_')}": value for name, value in exponents.items()})
+        if algorithm.alpha_schedule == "entropy_target":  # this step's entropy sets the next step's alpha+
+            self.state["alpha_controlled"] = {"alpha_pos": modulation.entropy_controller_step(
+                exponents["alpha_pos"], out["entropy/all"], algorithm.target_entropy, algorithm.alpha_controller_rate,
+                *algorithm.alpha_pos_range)}
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
         generated = float(gathered["response_tokens"].sum())
         out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
@@ -301,6 +308,18 @@ class Trainer:
         return out
 
     # -- validation --------------------------------------------------------------------------------
+
+    def _exponents(self, step: int) -> dict[str, float]:
+        """alpha_pos / alpha_neg of the estimator at ``step`` under ``algorithm.alpha_schedule`` (empty
+        when constant: the estimator's configured values apply as they are)."""
+        algorithm = self.config.algorithm
+        if algorithm.alpha_schedule == "constant":
+            return {}
+        params = {**estimators.parameters(algorithm.estimator), **algorithm.estimator_params()}
+        start = {name: float(params[name]) for name in ("alpha_pos", "alpha_neg") if name in params}
+        end = {name: value for name, value in (("alpha_pos", algorithm.alpha_pos_end), ("alpha_neg", algorithm.alpha_neg_end))
+               if value is not None}
+        return modulation.exponents_at(step, self.total_steps, algorithm.alpha_schedule, start, end, self.state["alpha_controlled"])
 
     def validate(self, sampled: bool = False) -> dict[str, float]:
         """Greedy accuracy on the validation split (each rank scores a slice), plus sampled accuracy
