@@ -142,11 +142,11 @@ SCALES: dict[str, Scale] = {
     ),
     "paths": Scale(
         name="paths", overrides=_PATHS, steps=150, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
-        pass_at_k_n=4, pass_at_k_wide=(32, 200), eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
+        pass_at_k_n=2, pass_at_k_wide=(32, 100), eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
         base_row_title="Base policy (toy:paths)",
         budget_note="the exploration testbed (path-finding, base policy toy:paths, 0.8M), 2 CPU cores, "
                     "15 rows x 4 seeds x 150 steps, each run's best checkpoint evaluated on the 2,000 test problems "
-                    "with 4 samples at T = 1",
+                    "with 2 samples at T = 1",
     ),
 }
 
