@@ -173,13 +173,14 @@ def test_registered_diagnostics_over_named_rollouts():
                 **metrics.entropy_by_outcome(rollouts["entropy_sum"], rewards, rollouts["response_tokens"]),
                 **metrics.advantage_statistics(rollouts["advantage"], rewards),
                 **metrics.covariance_by_accuracy(rollouts["mean_logprob"], rollouts["advantage"], rewards),
+                **metrics.entropy_by_accuracy(rollouts["entropy_sum"], rollouts["response_tokens"], rewards),
                 **metrics.length_statistics(rollouts["response_tokens"], rollouts["truncated"] > 0.5),
                 **metrics.group_pass_at_k(rewards), "diversity/distinct_correct": 2.0}
     assert out == expected
     assert out["groups/zero_advantage_frac"] == 0.5 and out["response/truncated_frac"] == pytest.approx(1 / 6)
-    # The increment needs the log-probs after the update; the covariance only the first steps.
-    after = metrics.compute_diagnostics({**rollouts, "mean_logprob_after": rollouts["mean_logprob"] + 0.5}, 5, config)
-    assert after["logp_increment/correct"] == pytest.approx(0.5) and not any(k.startswith("cov/") for k in after)
+    # The increment needs the log-probs after the update; covariance and entropy by accuracy: every step.
+    after = metrics.compute_diagnostics({**rollouts, "mean_logprob_after": rollouts["mean_logprob"] + 0.5}, 50, config)
+    assert after["logp_increment/correct"] == pytest.approx(0.5) and "cov/p=0.667" in after and "entropy_by_p/p=0.000" in after
     assert [name for name, _ in metrics.DIAGNOSTICS.items()][:2] == ["group_outcomes", "entropy_by_outcome"]
     assert [s.name for s in metrics.all_summaries()] == ["none_solved_mean", "all_solved_mean", "reward_final", "entropy_mean",
                                                          "entropy_final", "logp_increment_correct_mean", "distinct_correct_mean"]
@@ -199,3 +200,13 @@ def test_group_pass_at_k_and_diversity_by_hand():
     # Groups with a correct rollout: 1 and 3 distinct correct responses; the unsolved group is left out.
     assert diversity(per_group, rewards) == {"diversity/distinct_correct": 2.0}
     assert diversity(per_group, torch.zeros(3, 4)) == {}
+
+
+def test_entropy_by_accuracy_by_hand():
+    from asymrl.metrics import entropy_by_accuracy
+
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    entropy_sum = torch.tensor([[2.0, 4.0], [1.0, 1.0], [6.0, 0.0]])
+    tokens = torch.tensor([[2.0, 2.0], [1.0, 3.0], [4.0, 2.0]])
+    # p = 0.5: (2 + 4 + 6 + 0) / (2 + 2 + 4 + 2) = 1.2; p = 0: 2 / 4
+    assert entropy_by_accuracy(entropy_sum, tokens, rewards) == pytest.approx({"entropy_by_p/p=0.500": 1.2, "entropy_by_p/p=0.000": 0.5})

@@ -1,5 +1,7 @@
 """The advantage-curve figure is drawn for every estimator."""
 
+import pytest
+
 from asymrl import plots
 
 
@@ -20,9 +22,13 @@ def test_ema_and_run_curves(tmp_path):
     lines = [{"step": 0, "val/accuracy": 0.4}] + [
         {"step": s, "reward/accuracy": 0.5, "entropy/all": 0.1, "entropy/correct": 0.05, "entropy/wrong": 0.2,
          "groups/all_solved_frac": 0.2, "groups/none_solved_frac": 0.3, "logp_increment/correct": 0.01,
-         "response/length_mean": 30.0, **({"val/accuracy": 0.4 + s / 100} if s % 2 == 0 else {})}
+         "response/length_mean": 30.0, "actor/sign/ratio_mean_pos": 1.01, "actor/sign/clip_frac_neg": 0.02,
+         "entropy_by_p/p=0.250": 0.3 + s / 100, "entropy_by_p/p=0.750": 0.1, **({"val/accuracy": 0.4 + s / 100} if s % 2 == 0 else {})}
         for s in range(1, 7)
     ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = plots.plot_run_curves([run], tmp_path / "curves.png")
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 20_000
+    # entropy by group accuracy: one point per p, the mean over the steps that logged it
+    ps, means = plots._by_accuracy(lines, "entropy_by_p/")
+    assert ps == [0.25, 0.75] and means == pytest.approx([0.335, 0.1])

@@ -203,7 +203,7 @@ class LogConfig:
     trackers: list = knob(lambda: ["tensorboard"], "experiment trackers beside metrics.jsonl (accelerate's: tensorboard, "
                           "wandb, mlflow, ...); [] for none")
     project: str = knob("asymrl", "tracker project: the wandb project, the MLflow experiment, the TensorBoard subfolder")
-    covariance_steps: int = knob(40, "log the covariance by accuracy for the first N steps")
+    covariance_steps: int = knob(40, "the covariance-by-accuracy figure averages the first N steps (appendix B); it is logged every step")
     logprob_increment: bool = knob(True, "log the log-prob increment of correct rollouts (one extra forward pass)")
     logprob_increment_every: int = knob(1, "measure the log-prob increment every N steps only (its pass is ~15% of a small step)")
     progress_bar: bool = knob(True, "tqdm progress bar")

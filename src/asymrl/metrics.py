@@ -214,9 +214,26 @@ def covariance_by_accuracy(mean_logprob: torch.Tensor, advantages: torch.Tensor,
 
 @diagnostic("covariance_by_accuracy")
 def _covariance_by_accuracy(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
-    if step >= config.log.covariance_steps:
-        return {}
     return covariance_by_accuracy(rollouts["mean_logprob"], rollouts["advantage"], rollouts["rewards"])
+
+
+def entropy_by_accuracy(rollout_entropy: torch.Tensor, response_tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+    """Mean token entropy of the rollouts of groups of equal accuracy ``p = k/G``, token-weighted:
+    where does entropy sit, in groups the policy finds hard or easy? Keys ``entropy_by_p/p=0.375`` etc."""
+    correct_counts = (rewards > 0.5).sum(dim=1)
+    group_size = rewards.shape[1]
+    out = {}
+    for k in correct_counts.unique():
+        keep = correct_counts == k
+        tokens = response_tokens[keep].sum()
+        if tokens > 0:
+            out[f"entropy_by_p/p={int(k) / group_size:.3f}"] = float(rollout_entropy[keep].sum() / tokens)
+    return out
+
+
+@diagnostic("entropy_by_accuracy")
+def _entropy_by_accuracy(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    return entropy_by_accuracy(rollouts["entropy_sum"], rollouts["response_tokens"], rollouts["rewards"])
 
 
 def logprob_increment(before: torch.Tensor, after: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:

@@ -87,19 +87,40 @@ RUN_PANELS = [
     ("group outcomes", ["groups/all_solved_frac", "groups/none_solved_frac"]),
     ("log-prob increment of correct rollouts", ["logp_increment/correct"]),
     ("response length", ["response/length_mean"]),
+    ("mean ratio by channel (pos, neg)", ["actor/sign/ratio_mean_pos", "actor/sign/ratio_mean_neg"]),
+    ("clip fraction by channel (pos, neg)", ["actor/sign/clip_frac_pos", "actor/sign/clip_frac_neg"]),
+    ("token entropy by group accuracy p (mean over steps)", ["entropy_by_p/"]),  # x: p, not the step
 ]
+
+
+def _by_accuracy(records: list[dict], prefix: str) -> tuple[list[float], list[float]]:
+    """(p, mean over the steps that logged it) of the metrics ``<prefix>p=...``."""
+    values: dict[float, list[float]] = {}
+    for record in records:
+        for key, value in record.items():
+            if key.startswith(prefix + "p="):
+                values.setdefault(float(key.split("=", 1)[1]), []).append(value)
+    ps = sorted(values)
+    return ps, [sum(values[p]) / len(values[p]) for p in ps]
 
 
 def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
     """One panel per diagnostic, one colour per run; validation accuracy with its EMA."""
     from asymrl.metrics import read_metrics
 
-    figure, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+    figure, axes = plt.subplots(3, 3, figsize=(15, 11))
     colours = plt.get_cmap("tab10").colors
     for run_index, run_dir in enumerate(run_dirs):
         records = read_metrics(Path(run_dir) / "metrics.jsonl")
         colour = colours[run_index % len(colours)]
         for axis, (title, keys) in zip(axes.flat, RUN_PANELS):
+            if keys[0].endswith("/"):
+                ps, means = _by_accuracy(records, keys[0])
+                axis.plot(ps, means, "o-", color=colour, markersize=3, linewidth=1.2, label=Path(run_dir).name)
+                axis.set_title(title, fontsize=10)
+                axis.set_xlabel("group accuracy p")
+                axis.grid(alpha=0.3)
+                continue
             for key_index, key in enumerate(keys):
                 points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
                 if not points:
@@ -142,10 +163,12 @@ TABLE1_FIGURES = {
 }
 
 
-def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None) -> list[Path]:
+def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None,
+                        covariance_steps: int = 40) -> list[Path]:
     """The paper's figures over the Table 1 rows: one line per row (the mean over its seeds) for
     entropy, validation accuracy, solved fractions and log-prob increment, and the covariance
-    between mean token log-prob and advantage by group accuracy (first logged steps)."""
+    between mean token log-prob and advantage by group accuracy (over the first ``covariance_steps``
+    steps, as appendix B)."""
     from asymrl.metrics import read_metrics
     from asymrl.table1 import ROWS
 
@@ -181,6 +204,8 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
         totals: dict[float, list[float]] = {}
         for seed_records in seeds:
             for record in seed_records:
+                if record.get("step", 0) > covariance_steps:
+                    continue
                 for key, value in record.items():
                     if key.startswith("cov/p="):
                         totals.setdefault(float(key.split("=", 1)[1]), []).append(value)
@@ -191,7 +216,7 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_xlabel("group accuracy p")
     axis.set_ylabel("Cov(mean token log-prob, advantage)")
-    axis.set_title("covariance by accuracy, mean over the logged first steps (appendix B)")
+    axis.set_title(f"covariance by accuracy, mean over the first {covariance_steps} steps (appendix B)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()

@@ -416,7 +416,7 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     for run in runs:
         if (run.directory / "metrics.jsonl").is_file():
             by_row.setdefault(run.row, []).append(run.directory)
-    figures = plot_table1_figures(by_row, out / "figures", titles)
+    figures = plot_table1_figures(by_row, out / "figures", titles, covariance_steps=runs[0].config.log.covariance_steps)
     curves = {row: entry["pass_at_k"] for row, entry in results.items() if entry.get("pass_at_k")}
     wide = {row: entry["pass_at_k_wide"] for row, entry in results.items() if entry.get("pass_at_k_wide")}
     if curves:
