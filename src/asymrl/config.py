@@ -128,6 +128,10 @@ class AlgorithmConfig:
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
     policy_loss: str = knob("ppo", "per-token policy-loss variant: a registered name (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate) or module:function")
     policy_loss_kwargs: dict = knob(dict, "the variant's parameters beyond the clip bounds, checked against its signature")
+    overlong_buffer: Optional[int] = knob(None, "DAPO's soft overlong punishment (asymrl.overlong): the last N tokens before "
+                                                "rollout.max_new_tokens cost up to overlong_penalty (None: off)")
+    overlong_penalty: float = knob(1.0, "the penalty's scale, added to the rollout's advantage (correctness alone drives the estimator)")
+    mask_truncated: bool = knob(False, "overlong filtering (DAPO): responses cut at rollout.max_new_tokens carry no loss")
     top_entropy_quantile: Optional[float] = knob(None, "the 80/20 rule (Wang et al. 2025): only this highest-entropy share of each step's "
                                                        "response tokens carries the policy gradient, e.g. 0.2 (None: every token)")
     eps_low: float = knob(0.2, "lower clip (1 - eps_low)")
@@ -564,6 +568,9 @@ def validate(config: Config) -> list[str]:
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
         *modulation_problems(a),
+        (a.overlong_buffer is None or 0 < a.overlong_buffer <= r.max_new_tokens,
+         f"algorithm.overlong_buffer: must be in (0, rollout.max_new_tokens={r.max_new_tokens}] (or null), got {a.overlong_buffer}"),
+        (a.overlong_penalty >= 0, f"algorithm.overlong_penalty: must be >= 0, got {a.overlong_penalty}"),
         (a.top_entropy_quantile is None or 0 < a.top_entropy_quantile <= 1,
          f"algorithm.top_entropy_quantile: must be in (0, 1] (or null), got {a.top_entropy_quantile}"),
         (a.rollout_correction_cap > 1, f"algorithm.rollout_correction_cap: must be > 1 (the on-policy ratio is 1), got {a.rollout_correction_cap}"),

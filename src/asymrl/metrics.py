@@ -3,7 +3,7 @@
 Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
 ``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
 ``prompt_tokens``, ``group_distinct_correct``; ``mean_logprob_after`` when ``log.logprob_increment``
-is on; the engine-mismatch and rollout-correction sums of ``asymrl.rollout_correction`` when they
+is on; ``overlong_penalty`` when ``algorithm.overlong_buffer`` is set; the engine-mismatch and rollout-correction sums of ``asymrl.rollout_correction`` when they
 apply), each of shape
 ``(num_prompts, G)`` once gathered over ranks (``gather_named``: one collective). Every registered
 diagnostic maps that mapping to plain floats keyed by metric name; all of them reach metrics.jsonl and
@@ -234,6 +234,14 @@ def entropy_by_accuracy(rollout_entropy: torch.Tensor, response_tokens: torch.Te
 @diagnostic("entropy_by_accuracy")
 def _entropy_by_accuracy(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
     return entropy_by_accuracy(rollouts["entropy_sum"], rollouts["response_tokens"], rollouts["rewards"])
+
+
+@diagnostic("overlong_penalty")
+def _overlong_penalty(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:
+    if "overlong_penalty" not in rollouts:  # algorithm.overlong_buffer is off
+        return {}
+    penalty = rollouts["overlong_penalty"]
+    return {"overlong/penalty_mean": float(penalty.mean()), "overlong/penalised_frac": float((penalty < 0).float().mean())}
 
 
 def logprob_increment(before: torch.Tensor, after: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:

@@ -31,6 +31,7 @@ from asymrl.config import Config, ConfigError, check_world_size
 from asymrl.data import DataError, PromptSampler, load_problems
 from asymrl.loss import PolicyLossConfig, high_entropy_token_mask
 from asymrl.metrics import MetricsLog
+from asymrl.overlong import soft_overlong_penalty, untruncated_response_mask
 from asymrl.prompts import render_prompt
 from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
@@ -222,6 +223,11 @@ class Trainer:
             algorithm = config.algorithm
             exponents = self._exponents(step)
             rollout_advantage = estimators.compute(algorithm.estimator, rewards, **{**algorithm.estimator_params(), **exponents})
+            truncated = torch.tensor([c.finish_reason == "length" for c in completions])
+            if algorithm.overlong_buffer is not None:  # a separate term: correctness alone drives the estimator
+                lengths = torch.tensor([len(c.response_ids) for c in completions]).view_as(rewards)
+                penalty = soft_overlong_penalty(lengths, config.rollout.max_new_tokens, algorithm.overlong_buffer)
+                rollout_advantage = rollout_advantage + algorithm.overlong_penalty * penalty
 
         # The engine's KV cache is not needed until the next generation: free it for the update.
         self.engine.sleep()
@@ -256,7 +262,10 @@ class Trainer:
                 token_advantage = token_advantage * high_entropy_token_mask(entropy, mask, algorithm.top_entropy_quantile)
 
         with timer("update"):
-            actor = self.updater.update(batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
+            update_batch = batch
+            if algorithm.mask_truncated:  # overlong filtering: truncated responses carry no loss at all
+                update_batch = RolloutBatch(batch.input_ids, batch.attention_mask, untruncated_response_mask(batch.response_mask, truncated))
+            actor = self.updater.update(update_batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
 
         response_tokens = mask.sum(dim=1)
         mean_logprob = (old_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
@@ -279,12 +288,14 @@ class Trainer:
             "entropy_sum": (entropy * mask).sum(1),
             "response_tokens": response_tokens,
             "mean_logprob": mean_logprob,
-            "truncated": torch.tensor([c.finish_reason == "length" for c in completions], dtype=torch.float32),
+            "truncated": truncated.float(),
             "prompt_tokens": torch.tensor([float(len(c.prompt_ids)) for c in completions]),
             "group_distinct_correct": distinct_correct.repeat_interleave(G),
         }
         if wants_increment:
             rollouts["mean_logprob_after"] = mean_logprob_after
+        if algorithm.overlong_buffer is not None:
+            rollouts["overlong_penalty"] = penalty.flatten()
         if engine_reported:
             rollouts.update(mismatch_per_rollout(old_logprobs, tensors["engine_logprobs"], mask))
         if algorithm.rollout_correction != "none":
