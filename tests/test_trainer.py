@@ -232,6 +232,7 @@ def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
     monkeypatch.setattr(trainer.updater, "update", recording_update)
     try:
         seen["metrics"] = trainer.step(0, trainer.sampler.next_batch())
+        seen["sampler_state"] = trainer.sampler.state_dict()
     finally:
         trainer.reward.close()
         trainer.engine.close()

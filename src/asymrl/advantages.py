@@ -70,6 +70,13 @@ def compute(name: str, rewards: torch.Tensor, **params) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
+def informative_groups(rewards: torch.Tensor) -> torch.Tensor:
+    """Per group of ``rewards`` ``(prompts, G)``: do its rewards vary? The groups DAPO's dynamic
+    sampling keeps (a uniform group has zero advantage under GRPO-like estimators; note that the
+    flipped EntDecrease / EntIncrease curves do give uniform groups an advantage)."""
+    return rewards.amax(dim=1) > rewards.amin(dim=1)
+
+
 def check_binary(rewards: torch.Tensor, estimator: str) -> None:
     """Raise ``ValueError`` unless every reward is exactly 0 or 1."""
     if not torch.all((rewards == 0) | (rewards == 1)):

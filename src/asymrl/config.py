@@ -128,6 +128,9 @@ class AlgorithmConfig:
     flip_alpha: Optional[float] = knob(None, "EntIncrease / EntDecrease exponent (default 0.5)")
     policy_loss: str = knob("ppo", "per-token policy-loss variant: a registered name (asymrl.loss.POLICY_LOSSES; ppo = the clipped surrogate) or module:function")
     policy_loss_kwargs: dict = knob(dict, "the variant's parameters beyond the clip bounds, checked against its signature")
+    dynamic_sampling: bool = knob(False, "DAPO's dynamic sampling: drop groups whose rewards do not vary and generate "
+                                         "fresh prompts until the step's batch is full (or max_generation_rounds)")
+    max_generation_rounds: int = knob(4, "dynamic sampling: rounds of generation per step at most (then zero-variance groups fill the batch)")
     overlong_buffer: Optional[int] = knob(None, "DAPO's soft overlong punishment (asymrl.overlong): the last N tokens before "
                                                 "rollout.max_new_tokens cost up to overlong_penalty (None: off)")
     overlong_penalty: float = knob(1.0, "the penalty's scale, added to the rollout's advantage (correctness alone drives the estimator)")
@@ -568,6 +571,7 @@ def validate(config: Config) -> list[str]:
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
         *modulation_problems(a),
+        (a.max_generation_rounds >= 1, f"algorithm.max_generation_rounds: must be >= 1, got {a.max_generation_rounds}"),
         (a.overlong_buffer is None or 0 < a.overlong_buffer <= r.max_new_tokens,
          f"algorithm.overlong_buffer: must be in (0, rollout.max_new_tokens={r.max_new_tokens}] (or null), got {a.overlong_buffer}"),
         (a.overlong_penalty >= 0, f"algorithm.overlong_penalty: must be >= 0, got {a.overlong_penalty}"),

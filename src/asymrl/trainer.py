@@ -198,26 +198,70 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------------------
 
-    def step(self, step: int, problems: list[dict]) -> dict[str, float]:
-        """One RLVR step on this rank's share of ``problems``; returns the step's metrics."""
-        config, acc, G = self.config, self.accelerator, self.group_size
-        timer = PhaseTimer()
+    def _generate_and_verify(self, step: int, round_index: int, problems: list[dict], timer: "PhaseTimer"):
+        """This rank's share of ``problems``: G completions each, and their rewards ``(prompts, G)``."""
+        config, G = self.config, self.group_size
         local = self._rank_slice(problems)
-
         with timer("generate"):
             params = SamplingParams(
                 n=G, temperature=config.rollout.temperature, top_p=config.rollout.top_p,
                 max_new_tokens=config.rollout.max_new_tokens, stop=list(config.rollout.stop),
-                # Seeded by step and rank: a resumed run samples exactly what the original would have.
-                seed=config.train.seed * 1_000_003 + step * 1009 + acc.process_index,
+                # Seeded by step, round and rank: a resumed run samples exactly what the original would have.
+                seed=config.train.seed * 1_000_003 + step * 1009 + round_index * 7919 + self.accelerator.process_index,
             )
             groups = self.engine.generate([self._prompt(p) for p in local], params)
-            completions = [c for group in groups for c in group]
-
         with timer("verify"):
-            examples = [p for p in local for _ in range(G)]
-            scores, failures = self._rewards([c.text for c in completions], examples)
-            rewards = torch.tensor(scores, dtype=torch.float32).view(len(local), G)
+            scores, failures = self._rewards([c.text for group in groups for c in group], [p for p in local for _ in range(G)])
+        return groups, torch.tensor(scores, dtype=torch.float32).view(len(local), G), failures
+
+    def _sample_groups(self, step: int, problems: list[dict], timer: "PhaseTimer"):
+        """The step's groups on this rank: one round of generation, or with ``algorithm.dynamic_sampling``
+        (DAPO, Yu et al. 2025 sec. 3.2) rounds of fresh prompts until every rank holds its share of
+        groups whose rewards vary (the others have zero advantage under every group-relative
+        estimator), at most ``algorithm.max_generation_rounds``; a batch still short after the last
+        round is filled with zero-variance groups (no gradient; their tokens still count in a
+        token-mean). Every rank draws the same prompts each round, so the sampler stays in step with
+        the other ranks and with a resumed run."""
+        algorithm = self.config.algorithm
+        groups, rewards, failures = self._generate_and_verify(step, 0, problems, timer)
+        if not algorithm.dynamic_sampling:
+            return groups, rewards, failures, {}
+        target = len(groups)
+        kept, evicted, generated = [], [], 0
+        for round_index in range(algorithm.max_generation_rounds):
+            if round_index:
+                problems = self.sampler.next_batch()
+                if len(kept) < target:  # a rank already full draws the prompts but generates nothing
+                    groups, rewards, round_failures = self._generate_and_verify(step, round_index, problems, timer)
+                    failures = {name: failures[name] + count for name, count in round_failures.items()}
+                else:
+                    groups, rewards = [], torch.zeros(0, self.group_size)
+            informative = estimators.informative_groups(rewards)
+            for group, group_rewards, keep in zip(groups, rewards, informative.tolist()):
+                (kept if keep else evicted).append((group, group_rewards))
+            generated += len(groups)
+            if self._all_ranks(len(kept) >= target):
+                break
+        chosen = (kept + evicted)[:target]
+        counts = torch.tensor([[float(generated), float(len(evicted)), float(max(0, target - len(kept)))]])
+        generated_all, evicted_all, short_all = self._gather(counts).sum(dim=0).tolist()
+        metrics = {"groups/evicted_frac": evicted_all / max(generated_all, 1.0), "time/generation_rounds": float(round_index + 1),
+                   # groups of the batch that had to be filled with zero-variance ones (rounds ran out)
+                   "groups/filled_frac": short_all / (target * self.accelerator.num_processes)}
+        return [g for g, _ in chosen], torch.stack([r for _, r in chosen]), failures, metrics
+
+    def _all_ranks(self, flag: bool) -> bool:
+        """Is ``flag`` true on every rank? (A collective: every rank must call it.)"""
+        if self.accelerator.num_processes == 1:
+            return flag
+        return bool(self._gather(torch.tensor([float(flag)])).min() > 0)
+
+    def step(self, step: int, problems: list[dict]) -> dict[str, float]:
+        """One RLVR step on this rank's share of ``problems``; returns the step's metrics."""
+        config, acc, G = self.config, self.accelerator, self.group_size
+        timer = PhaseTimer()
+        groups, rewards, failures, sampling_metrics = self._sample_groups(step, problems, timer)
+        completions = [c for group in groups for c in group]
 
         with timer("advantages"):
             algorithm = config.algorithm
@@ -311,6 +355,7 @@ class Trainer:
             self.state["alpha_controlled"] = {"alpha_pos": modulation.entropy_controller_step(
                 exponents["alpha_pos"], out["entropy/all"], algorithm.target_entropy, algorithm.alpha_controller_rate,
                 *algorithm.alpha_pos_range)}
+        out.update(sampling_metrics)
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
         generated = float(gathered["response_tokens"].sum())
         out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
