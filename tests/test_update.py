@@ -95,6 +95,69 @@ def test_token_budget_two_processes_equal_one_process(single_process, launch_con
     assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
 
 
+@pytest.mark.parametrize("options", [("packed",), (TOKEN_BUDGET, "packed")])
+def test_packed_equals_padded(single_process, tmp_path, options):
+    """Sequences packed several to a row (position ids restarting, no attention mask) give the
+    padded update's old log-probs, loss, gradient norm and weights, with less padding."""
+    packed, padded = run_worker(tmp_path / "out.json", None, *options), single_process
+    assert packed["metrics"]["actor/pg_loss"] == pytest.approx(padded["metrics"]["actor/pg_loss"], rel=1e-5)
+    assert packed["metrics"]["actor/grad_norm"] == pytest.approx(padded["metrics"]["actor/grad_norm"], rel=1e-5)
+    assert max_weight_difference(packed["weights"], padded["weights"]) < 1e-5
+    # Never more padding (rows of 2 seldom fit one row; what fits is packed).
+    assert packed["metrics"]["batching/padded_frac"] <= padded["metrics"]["batching/padded_frac"]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("launch_config", ["cpu_ddp2.yaml", "cpu_zero3.yaml"])
+def test_packed_two_processes_equal_one_process(single_process, launch_config, tmp_path):
+    distributed = run_worker(tmp_path / "out.json", launch_config, TOKEN_BUDGET, "packed")
+    first, second = distributed["rank_checksums"]
+    assert distributed["world"] == 2 and first == second
+    assert distributed["metrics"]["actor/pg_loss"] == pytest.approx(single_process["metrics"]["actor/pg_loss"], rel=1e-5)
+    assert distributed["metrics"]["actor/grad_norm"] == pytest.approx(single_process["metrics"]["actor/grad_norm"], rel=1e-5)
+    assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
+
+
+def test_pack_layout_by_hand():
+    import torch
+
+    from asymrl.update import pack_layout
+
+    # Lengths 3, 5, 2, 1 into rows of width 5: [5], [3, 2], [1] (first fit, longest first).
+    layout = pack_layout([3, 5, 2, 1])
+    assert (layout.rows, layout.width) == (3, 5)
+    rows = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8], [9, 10, 0, 0, 0], [11, 0, 0, 0, 0]])
+    packed = layout.pack(rows)
+    assert packed.tolist() == [[4, 5, 6, 7, 8], [1, 2, 3, 9, 10], [11, 0, 0, 0, 0]]
+    assert torch.equal(layout.unpack(packed, rows.shape), rows)
+    positions = layout.pack(torch.arange(5).expand(4, 5))
+    assert positions.tolist() == [[0, 1, 2, 3, 4], [0, 1, 2, 0, 1], [0, 0, 0, 0, 0]]
+
+
+def test_packed_sequences_give_the_padded_log_probs():
+    """The model attends within each packed sequence only: log-probs and entropies equal the padded ones."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from asymrl.logprobs import sequence_logprobs
+    from asymrl.update import pack_layout
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)).eval()
+    lengths = [9, 4, 7, 12, 3]
+    ids = torch.randint(3, 40, (5, 12))
+    attention = (torch.arange(12)[None] < torch.tensor(lengths)[:, None]).long()
+    response = attention * (torch.arange(12)[None] >= 2).long()
+    padded = sequence_logprobs(model, ids * attention, attention, response)
+    layout = pack_layout(lengths)
+    assert layout.rows < 5
+    packed = sequence_logprobs(model, layout.pack(ids * attention), None, layout.pack(response),
+                               position_ids=layout.pack(torch.arange(12).expand(5, 12)))
+    for padded_values, packed_values in zip(padded, packed):
+        torch.testing.assert_close(layout.unpack(packed_values, ids.shape), padded_values, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("lengths, budget, count", [
     ([5, 9, 3, 9, 1, 7, 2, 8], 18, None), ([5, 9, 3, 9, 1, 7, 2, 8], 18, 6), ([5, 9, 3, 9, 1, 7, 2, 8], 100, 3),
     ([30, 2, 2, 2], 16, None), ([4] * 6, 8, None), ([4] * 6, 8, 6),

@@ -1,12 +1,13 @@
 """Runs one PPO update of a tiny seeded Llama on fixed rollouts; launched by tests/test_update.py
 in one process or under ``accelerate launch`` (DDP / DeepSpeed ZeRO) with several processes.
 
-    python tests/update_worker.py OUT.json [nan] [tokens=N] [kl]
+    python tests/update_worker.py OUT.json [nan] [tokens=N] [kl] [packed]
 
 With ``nan`` the first mini-batch's advantages are NaN: its optimizer step must be skipped. With
 ``tokens=N`` micro-batches are formed by a budget of N padded tokens instead of MICRO rows each.
 With ``kl`` the loss has a KL penalty to a frozen reference loaded from the initial weights the way
-the trainer loads it (``update.load_frozen_policy``), which must stay whole under ZeRO-3.
+the trainer loads it (``update.load_frozen_policy``), which must stay whole under ZeRO-3. With
+``packed`` each micro-batch's sequences are packed into rows (``UpdateConfig.packing``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
     return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
-def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl: bool = False) -> None:
+def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl: bool = False, packed: bool = False) -> None:
     cpu_thread_setup()
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
@@ -55,7 +56,7 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
     accelerator = build_accelerator(rows_per_rank // micro, micro, grad_clip=1.0)
     rank, world = accelerator.process_index, accelerator.num_processes
     updater = PolicyUpdater(accelerator, model, UpdateConfig(
-        lr=1e-3, micro_batch_size=MICRO, max_tokens_per_micro_batch=max_tokens, temperature=0.8,
+        lr=1e-3, micro_batch_size=MICRO, max_tokens_per_micro_batch=max_tokens, packing=packed, temperature=0.8,
         loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28, aggregation="token-mean", kl_coef=0.5 if kl else 0.0),
     ))
     # Each rank takes its share of every mini-batch: rows interleaved so that rank r of a 2-rank run
@@ -93,4 +94,4 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
 if __name__ == "__main__":
     options = sys.argv[2:]
     tokens = [int(o.split("=", 1)[1]) for o in options if o.startswith("tokens=")]
-    main(sys.argv[1], poison="nan" in options, max_tokens=tokens[0] if tokens else None, kl="kl" in options)
+    main(sys.argv[1], poison="nan" in options, max_tokens=tokens[0] if tokens else None, kl="kl" in options, packed="packed" in options)

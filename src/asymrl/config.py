@@ -186,6 +186,9 @@ class TrainConfig:
     mini_batch_prompts: int = knob(64, "prompts per optimizer step; divides prompts_per_step")
     micro_batch_size: int = knob(4, "rollouts per forward/backward pass (fixed-count mode)")
     max_tokens_per_micro_batch: Optional[int] = knob(None, "token-budget mode: micro-batches of length-sorted rollouts whose padded size (rows x longest) stays within this many tokens, as many on every rank (None: micro_batch_size rows each)")
+    packing: bool = knob(False, "padding-free: each micro-batch's sequences packed into rows as wide as its longest, position ids "
+                                "restarting per sequence (transformers attends within each: flash-attention varlen on GPUs, "
+                                "a block-diagonal mask for sdpa / eager)")
     ppo_epochs: int = knob(1, "passes over each step's rollouts")
     total_steps: Optional[int] = knob(None, "RL steps (default: epochs over the training set)")
     epochs: int = knob(1, "epochs when total_steps is not set")
@@ -583,6 +586,10 @@ def validate(config: Config) -> list[str]:
         (t.micro_batch_size > 0, f"train.micro_batch_size: must be > 0, got {t.micro_batch_size}"),
         (t.max_tokens_per_micro_batch is None or t.max_tokens_per_micro_batch > 0, f"train.max_tokens_per_micro_batch: must be > 0 (or null), got {t.max_tokens_per_micro_batch}"),
         (t.ppo_epochs >= 1, f"train.ppo_epochs: must be >= 1, got {t.ppo_epochs}"),
+        # A packed row holds several sequences: what needs one sequence per row cannot be packed.
+        (not t.packing or (a.loss_agg != "seq-mean-token-mean" and a.policy_loss != "gspo"),
+         f"train.packing: needs one sequence per row with algorithm.loss_agg={a.loss_agg} / algorithm.policy_loss={a.policy_loss}; "
+         "use token-mean or seq-mean-token-sum-norm, and another policy loss than gspo"),
         (config.log.logprob_increment_every >= 1, f"log.logprob_increment_every: must be >= 1, got {config.log.logprob_increment_every}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),

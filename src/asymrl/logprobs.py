@@ -77,8 +77,12 @@ def sequence_logprobs(
     temperature: float = 1.0,
     chunk_size: int = 1024,
     min_chunks: int = 0,
+    position_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probs and entropies of the response tokens of right-padded sequences.
+    """Per-token log-probs and entropies of the response tokens of right-padded sequences, or of
+    packed ones: several sequences per row, ``attention_mask=None`` and ``position_ids`` restarting at
+    0 for each (transformers then attends within each sequence only: flash-attention varlen, or a
+    block-diagonal mask for sdpa / eager).
 
     All inputs are ``(batch, seq)``; ``response_mask`` is 1 on response tokens. Returns two
     ``(batch, seq)`` float32 tensors aligned with ``input_ids`` (position ``t`` holds the log-prob of
@@ -88,7 +92,7 @@ def sequence_logprobs(
     """
     backbone = model.get_decoder()
     lm_head = model.get_output_embeddings()
-    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False).last_hidden_state
     # The hidden state at position t - 1 predicts token t.
     predicts = response_mask[:, 1:].bool()
     rows = hidden[:, :-1][predicts]

@@ -117,6 +117,7 @@ class Trainer:
                 grad_clip=train.grad_clip,
                 micro_batch_size=train.micro_batch_size,
                 max_tokens_per_micro_batch=train.max_tokens_per_micro_batch,
+                packing=train.packing,
                 ppo_epochs=train.ppo_epochs,
                 temperature=rollout.temperature,
                 gradient_checkpointing=config.model.gradient_checkpointing,

@@ -81,10 +81,10 @@ class PolicyWithLogprobs(torch.nn.Module):
         self.model = model
         self.chunk_size = chunk_size
 
-    def forward(self, input_ids, attention_mask, response_mask, temperature: float = 1.0):
+    def forward(self, input_ids, attention_mask, response_mask, temperature: float = 1.0, position_ids=None):
         return sequence_logprobs(
             self.model, input_ids, attention_mask, response_mask, temperature=temperature,
-            chunk_size=self.chunk_size, min_chunks=self._chunks_on_every_rank(response_mask),
+            chunk_size=self.chunk_size, min_chunks=self._chunks_on_every_rank(response_mask), position_ids=position_ids,
         )
 
     def _chunks_on_every_rank(self, response_mask: torch.Tensor) -> int:
@@ -126,6 +126,53 @@ class RolloutBatch:
         attention = self.attention_mask[index]
         length = int(attention.sum(dim=1).max()) if len(attention) else 0
         return RolloutBatch(self.input_ids[index, :length], attention[:, :length], self.response_mask[index, :length])
+
+
+@dataclass
+class PackedLayout:
+    """Where each real token of a micro-batch's right-padded rows sits once the rows are packed
+    (several sequences per row): ``source`` (row, column) and ``target`` (packed row, column) index
+    the same tokens in the same order."""
+
+    rows: int
+    width: int
+    source: tuple[torch.Tensor, torch.Tensor]
+    target: tuple[torch.Tensor, torch.Tensor]
+
+    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``(rows, seq)`` right-padded -> ``(packed rows, width)``, zero where no token sits."""
+        packed = tensor.new_zeros((self.rows, self.width))
+        packed[self.target] = tensor[self.source]
+        return packed
+
+    def unpack(self, packed: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """The inverse of :meth:`pack` for a tensor of the packed shape, zero on padding."""
+        tensor = packed.new_zeros(shape)
+        tensor[self.source] = packed[self.target]
+        return tensor
+
+
+def pack_layout(lengths: list[int]) -> PackedLayout:
+    """Rows of these real lengths packed first-fit, longest first, into rows as wide as the longest
+    (so packing never widens a micro-batch; a row is never split). Hand-written: a few lines of
+    bin packing, where a library would add a dependency for nothing."""
+    width = max(lengths)
+    room: list[int] = []
+    source_rows, source_columns, target_rows, target_columns = [], [], [], []
+    for row in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        length = lengths[row]
+        packed_row = next((b for b, free in enumerate(room) if free >= length), len(room))
+        if packed_row == len(room):
+            room.append(width)
+        offset = width - room[packed_row]
+        room[packed_row] -= length
+        source_rows += [row] * length
+        source_columns += range(length)
+        target_rows += [packed_row] * length
+        target_columns += range(offset, offset + length)
+    as_tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
+    return PackedLayout(len(room), width, (as_tensor(source_rows), as_tensor(source_columns)),
+                        (as_tensor(target_rows), as_tensor(target_columns)))
 
 
 def padded_tokens(lengths: list[int]) -> int:
@@ -214,6 +261,7 @@ class UpdateConfig:
     grad_clip: float = 1.0
     micro_batch_size: int = 4
     max_tokens_per_micro_batch: int | None = None  # set: micro-batches formed by token count instead
+    packing: bool = False  # each micro-batch's sequences packed into rows as wide as its longest
     ppo_epochs: int = 1
     temperature: float = 1.0
     logprob_chunk_size: int = 1024
@@ -320,10 +368,24 @@ class PolicyUpdater:
 
     def _micro_batches(self, batch: RolloutBatch, rows: torch.Tensor) -> Iterator[tuple[torch.Tensor, RolloutBatch]]:
         for index in self._micro_batch_rows(batch, rows):
-            micro = batch.rows(index)
+            yield index, batch.rows(index)
+
+    def _inputs(self, micro: RolloutBatch) -> tuple[dict[str, torch.Tensor | None], PackedLayout | None]:
+        """The policy's inputs for one micro-batch, on the device: its right-padded rows, or (packing)
+        its sequences packed into fewer rows with position ids restarting at 0 for each and no
+        attention mask, from which transformers builds the per-sequence attention."""
+        lengths = micro.attention_mask.sum(dim=1)
+        self.real_tokens += int(lengths.sum())
+        if not self.config.packing:
             self.padded_tokens += micro.attention_mask.numel()
-            self.real_tokens += int(micro.attention_mask.sum())
-            yield index, micro
+            input_ids, attention_mask, response_mask = self._to_device(micro)
+            return {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}, None
+        layout = pack_layout(lengths.tolist())
+        self.padded_tokens += layout.rows * layout.width
+        positions = torch.arange(micro.input_ids.shape[1]).expand_as(micro.input_ids)
+        device = self.accelerator.device
+        return {"input_ids": layout.pack(micro.input_ids).to(device), "attention_mask": None,
+                "response_mask": layout.pack(micro.response_mask).to(device), "position_ids": layout.pack(positions).to(device)}, layout
 
     def _accumulation_divisor(self) -> int:
         """What each micro-batch loss is divided by on its way to the gradient: DeepSpeed divides by
@@ -354,10 +416,13 @@ class PolicyUpdater:
         entropy = torch.zeros_like(logprobs)
         with torch.no_grad():
             for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
-                logp, ent = policy(*self._to_device(micro), temperature=self.config.temperature)
+                inputs, layout = self._inputs(micro)
+                logp, ent = (t.float().cpu() for t in policy(**inputs, temperature=self.config.temperature))
+                if layout is not None:
+                    logp, ent = layout.unpack(logp, micro.input_ids.shape), layout.unpack(ent, micro.input_ids.shape)
                 length = micro.input_ids.shape[1]
-                logprobs[index, :length] = logp.float().cpu()
-                entropy[index, :length] = ent.float().cpu()
+                logprobs[index, :length] = logp
+                entropy[index, :length] = ent
         return logprobs, entropy
 
     # -- the PPO update ----------------------------------------------------------------------------
@@ -401,17 +466,23 @@ class PolicyUpdater:
                 self.accelerator.step = 0
                 for index, micro in micro_batches:
                     with self.accelerator.accumulate(self.policy):
-                        input_ids, attention_mask, response_mask = self._to_device(micro)
-                        length = input_ids.shape[1]
-                        logp, entropy = self.policy(input_ids, attention_mask, response_mask, temperature=config.temperature)
+                        inputs, layout = self._inputs(micro)
+                        length = micro.input_ids.shape[1]
+
+                        def laid_out(values: torch.Tensor) -> torch.Tensor:
+                            """This micro-batch's rows of a per-token tensor, in the inputs' layout."""
+                            values = values[index, :length]
+                            return (values if layout is None else layout.pack(values)).to(self.accelerator.device)
+
+                        logp, entropy = self.policy(**inputs, temperature=config.temperature)
                         loss, metrics = policy_loss(
                             logp,
-                            old_logprobs[index, :length].to(logp.device),
-                            advantages[index, :length].to(logp.device),
-                            response_mask,
+                            laid_out(old_logprobs),
+                            laid_out(advantages),
+                            inputs["response_mask"],
                             config.loss,
                             entropy=entropy,
-                            ref_logprobs=None if ref_logprobs is None else ref_logprobs[index, :length].to(logp.device),
+                            ref_logprobs=None if ref_logprobs is None else laid_out(ref_logprobs),
                             num_tokens=num_tokens,
                             num_sequences=num_sequences,
                         )
