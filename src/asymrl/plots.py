@@ -201,17 +201,10 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
 
     figure, axis = plt.subplots(figsize=(10, 5))
     for row, seeds in trained.items():
-        totals: dict[float, list[float]] = {}
-        for seed_records in seeds:
-            for record in seed_records:
-                if record.get("step", 0) > covariance_steps:
-                    continue
-                for key, value in record.items():
-                    if key.startswith("cov/p="):
-                        totals.setdefault(float(key.split("=", 1)[1]), []).append(value)
-        if totals:
-            ps = sorted(totals)
-            axis.plot(ps, [sum(totals[p]) / len(totals[p]) for p in ps], marker="o", color=colour_of.get(row, "black"),
+        early = [record for seed_records in seeds for record in seed_records if record.get("step", 0) <= covariance_steps]
+        ps, means = _by_accuracy(early, "cov/")
+        if ps:
+            axis.plot(ps, means, marker="o", color=colour_of.get(row, "black"),
                       markersize=3, linewidth=1.2, label=titles.get(row, row), linestyle="--" if row.startswith("ent_") else "-")
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_xlabel("group accuracy p")
