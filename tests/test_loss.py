@@ -273,3 +273,30 @@ def test_sign_split_metrics_by_hand():
     assert metrics["sign/clip_frac_pos"] == pytest.approx(0.5) and metrics["sign/clip_frac_neg"] == pytest.approx(1.0)
     _, metrics = policy_loss(logp, torch.zeros(1, 4), adv.clamp_min(0), torch.ones(1, 4))
     assert "sign/ratio_mean_neg" not in metrics                 # no negative token: left out, not NaN
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean"])
+def test_sign_channel_losses_split_the_ratio_one_policy_gradient(mode):
+    """Each channel's gradient is -A_t [sign] / N on its own tokens; the two sum to the PPO loss's
+    gradient at ratio 1, also for a sequence whose tokens have both signs."""
+    from asymrl.loss import sign_channel_losses
+
+    logprobs = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -0.7, -1.1]], requires_grad=True)
+    advantages = torch.tensor([[2.0, -1.0, 0.0], [-3.0, -3.0, 4.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+
+    def reduce(per_token, valid):
+        return aggregate(per_token, valid, mode)
+
+    losses = sign_channel_losses(logprobs, advantages, mask, reduce)
+    pos_grad, = torch.autograd.grad(losses["pos"], logprobs, retain_graph=True)
+    neg_grad, = torch.autograd.grad(losses["neg"], logprobs, retain_graph=True)
+    if mode == "token-mean":  # N = 5 valid tokens
+        torch.testing.assert_close(pos_grad, torch.tensor([[-2 / 5, 0.0, 0.0], [0.0, 0.0, -4 / 5]]))
+        torch.testing.assert_close(neg_grad, torch.tensor([[0.0, 1 / 5, 0.0], [3 / 5, 3 / 5, 0.0]]))
+    else:  # each sequence's own token count, then over 2 sequences
+        torch.testing.assert_close(pos_grad, torch.tensor([[-2 / 4, 0.0, 0.0], [0.0, 0.0, -4 / 6]]))
+        torch.testing.assert_close(neg_grad, torch.tensor([[0.0, 1 / 4, 0.0], [3 / 6, 3 / 6, 0.0]]))
+    whole, _ = policy_loss(logprobs, logprobs.detach(), advantages, mask, PolicyLossConfig(aggregation=mode))
+    whole_grad, = torch.autograd.grad(whole, logprobs)
+    torch.testing.assert_close(pos_grad + neg_grad, whole_grad)

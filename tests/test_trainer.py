@@ -276,13 +276,22 @@ def test_rollout_correction_with_a_bfloat16_engine(tmp_path, monkeypatch, mode, 
 
 
 def test_no_correction_leaves_advantages_alone_and_a_float32_engine_matches(tmp_path, monkeypatch):
+    """Also the sign-split gradient norms: the step's one optimizer step is taken at ratio 1, so its
+    gradient norm is that of the sum of the two channels' gradients."""
     import torch
 
-    seen = one_step_in_process(tmp_path, monkeypatch)
+    seen = one_step_in_process(tmp_path, monkeypatch, "log.sign_grad_norm_every=1", "train.prompts_per_step=8",
+                               "train.mini_batch_prompts=8")
     mask = seen["batch"].response_mask
     assert torch.equal(seen["token_advantage"], seen["rollout_advantage"].reshape(-1, 1) * mask)
-    assert seen["metrics"]["mismatch/abs_logprob_diff_max"] < 1e-4
-    assert not any(key.startswith("correction/") for key in seen["metrics"])
+    metrics = seen["metrics"]
+    assert metrics["mismatch/abs_logprob_diff_max"] < 1e-4
+    assert not any(key.startswith("correction/") for key in metrics)
+    assert metrics["actor/optimizer_steps"] == 1
+    n_pos, n_neg, cos = (metrics[f"actor/sign/{k}"] for k in ("grad_norm_pos", "grad_norm_neg", "grad_cos"))
+    assert n_pos > 0 and n_neg > 0 and -1 <= cos <= 1
+    assert metrics["actor/sign/grad_share_pos"] == pytest.approx(n_pos / (n_pos + n_neg))
+    assert metrics["actor/grad_norm"] == pytest.approx((n_pos**2 + n_neg**2 + 2 * cos * n_pos * n_neg) ** 0.5, rel=1e-3)
 
 
 def test_top_entropy_quantile_keeps_the_advantage_of_forking_tokens_only(tmp_path, monkeypatch):

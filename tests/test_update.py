@@ -55,6 +55,12 @@ def test_two_processes_equal_one_process(single_process, launch_config, tmp_path
     assert distributed["metrics"]["actor/pg_loss"] == pytest.approx(single_process["metrics"]["actor/pg_loss"], rel=1e-5)
     assert distributed["metrics"]["actor/grad_norm"] == pytest.approx(single_process["metrics"]["actor/grad_norm"], rel=1e-5)
     assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
+    if launch_config == "cpu_zero3.yaml":  # parameter shards: the sign-split gradient norms are refused
+        assert distributed["sign_gradient"] == {"refused": True}
+    else:  # summed over ranks with the global normaliser: the one-process norms
+        assert single_process["sign_gradient"].keys() == distributed["sign_gradient"].keys()
+        for key, value in single_process["sign_gradient"].items():
+            assert distributed["sign_gradient"][key] == pytest.approx(value, rel=1e-5), key
 
 
 def test_a_non_finite_gradient_skips_the_step_and_is_counted(single_process, tmp_path):
@@ -241,3 +247,41 @@ def test_a_checkpoint_restores_the_step_counters_and_says_nothing_of_the_tied_he
     load_checkpoint(resumed.accelerator, path)
     assert (resumed.optimizer_steps, resumed.skipped_steps) == (2, 0)
     assert resumed.scheduler.state_dict()["last_epoch"] == 2
+
+
+def test_sign_gradient_norms_by_hand_and_the_update_untouched():
+    """The two channels' gradient norms equal those of a plain backward of each channel's loss; the
+    whole ratio-1 gradient is their sum (norm and cosine agree); ``.grad`` stays empty (nothing
+    reaches the update that follows)."""
+    import torch
+
+    from asymrl.loss import PolicyLossConfig, aggregate, policy_loss
+    from asymrl.update import RolloutBatch
+
+    updater = tied_head_updater()
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(3, 100, (8, 12), generator=generator)
+    response_mask = (torch.arange(12)[None] >= 4).long().expand(8, 12)
+    batch = RolloutBatch(input_ids, torch.ones_like(input_ids), response_mask)
+    advantages = torch.randn(8, 1, generator=generator) * response_mask
+    norms = updater.sign_gradient_norms(batch, advantages)
+    parameters = [p for p in updater.model.parameters() if p.requires_grad]
+    assert all(p.grad is None for p in parameters)
+
+    def hand_gradient(channel_advantages: torch.Tensor) -> torch.Tensor:
+        logp, _ = updater.policy(input_ids, torch.ones_like(input_ids), response_mask)
+        loss = aggregate(-channel_advantages * logp, response_mask)
+        grads = torch.autograd.grad(loss, parameters)
+        return torch.cat([g.flatten() for g in grads])
+
+    pos = hand_gradient(advantages.clamp_min(0))
+    neg = hand_gradient(advantages.clamp_max(0))
+    assert norms["actor/sign/grad_norm_pos"] == pytest.approx(float(pos.norm()), rel=1e-5)
+    assert norms["actor/sign/grad_norm_neg"] == pytest.approx(float(neg.norm()), rel=1e-5)
+    assert norms["actor/sign/grad_share_pos"] == pytest.approx(float(pos.norm() / (pos.norm() + neg.norm())), rel=1e-5)
+    assert norms["actor/sign/grad_cos"] == pytest.approx(float(pos @ neg / (pos.norm() * neg.norm())), rel=1e-4, abs=1e-6)
+    logp, _ = updater.policy(input_ids, torch.ones_like(input_ids), response_mask)
+    whole, _ = policy_loss(logp, logp.detach(), advantages, response_mask, PolicyLossConfig())
+    whole_norm = torch.cat([g.flatten() for g in torch.autograd.grad(whole, parameters)]).norm()
+    n_pos, n_neg, cos = (norms[f"actor/sign/{k}"] for k in ("grad_norm_pos", "grad_norm_neg", "grad_cos"))
+    assert float(whole_norm) == pytest.approx((n_pos**2 + n_neg**2 + 2 * cos * n_pos * n_neg) ** 0.5, rel=1e-4)

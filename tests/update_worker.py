@@ -67,6 +67,10 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
     # Perturb old log-probs so that the ratio is not 1 and both clip bounds matter.
     old_logprobs = old_logprobs + 0.3 * torch.sin(torch.arange(old_logprobs.shape[1])[None] + 7.0 * order[:, None])
     token_advantages = advantages[order] * local.response_mask
+    try:  # refused under ZeRO-3, whose ranks hold parameter shards
+        sign_gradient = updater.sign_gradient_norms(local, token_advantages)
+    except ValueError:
+        sign_gradient = {"refused": True}
     if poison:
         token_advantages[: rows_per_rank] = float("nan")
     ref_logprobs = None
@@ -79,7 +83,7 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
     state = accelerator.get_state_dict(updater.policy)
     if accelerator.is_main_process:
         weights = {k: v.float().flatten().tolist() for k, v in state.items()}
-        json.dump({"world": world, "metrics": metrics, "weights": weights}, open(out_path, "w"))
+        json.dump({"world": world, "metrics": metrics, "sign_gradient": sign_gradient, "weights": weights}, open(out_path, "w"))
     # Weights identical across ranks: compare each rank's full-parameter checksum.
     # (gathered parameter by parameter on every rank: under ZeRO-3 get_state_dict fills rank 0 only)
     checksum = torch.tensor([sum(float(v.double().sum()) for _, v in iter_full_parameters(updater.model))])

@@ -216,6 +216,8 @@ class LogConfig:
     covariance_steps: int = knob(40, "the covariance-by-accuracy figure averages the first N steps (appendix B); it is logged every step")
     logprob_increment: bool = knob(True, "log the log-prob increment of correct rollouts (one extra forward pass)")
     logprob_increment_every: int = knob(1, "measure the log-prob increment every N steps only (its pass is ~15% of a small step)")
+    sign_grad_norm_every: int = knob(0, "every N steps, the norms of the policy gradient from positive and from negative "
+                                     "rollouts, their share and cosine (one forward, two backward passes; 0: never; not under ZeRO-3)")
     progress_bar: bool = knob(True, "tqdm progress bar")
 
 
@@ -591,6 +593,7 @@ def validate(config: Config) -> list[str]:
          f"train.packing: needs one sequence per row with algorithm.loss_agg={a.loss_agg} / algorithm.policy_loss={a.policy_loss}; "
          "use token-mean or seq-mean-token-sum-norm, and another policy loss than gspo"),
         (config.log.logprob_increment_every >= 1, f"log.logprob_increment_every: must be >= 1, got {config.log.logprob_increment_every}"),
+        (config.log.sign_grad_norm_every >= 0, f"log.sign_grad_norm_every: must be >= 0, got {config.log.sign_grad_norm_every}"),
         (t.resume in ("auto", "never") or Path(t.resume).exists(), f"train.resume: 'auto', 'never' or an existing checkpoint, got {t.resume!r}"),
         (len(t.adam_betas) == 2, f"train.adam_betas: expected two numbers, got {t.adam_betas}"),
         ((m.lora_rank or 0) >= 0, f"model.lora_rank: must be >= 0 (0 or null: no LoRA), got {m.lora_rank}"),

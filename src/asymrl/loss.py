@@ -252,6 +252,19 @@ def sign_split_metrics(ratio: torch.Tensor, advantages: torch.Tensor, valid: tor
     return out
 
 
+def sign_channel_losses(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                        reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The policy-gradient loss at ratio 1 split by the sign of each token's advantage (PAPER.md
+    sec. 1 and 2): ``pos = reduce(-A_t log pi(y_t) [A_t > 0])``, ``neg`` likewise over ``A_t < 0``.
+    At ratio 1 no bound of the clipped surrogate binds, so the two gradients sum to the PPO loss's
+    gradient, ``-sum_t A_t grad log pi(y_t) / N``; ``reduce(per_token, mask)`` is the run's aggregation."""
+    advantages = advantages.expand_as(logprobs)
+    # The other channel's advantages are zeroed, not masked out: the normaliser (token counts per
+    # sequence and per batch) stays the whole loss's, so the two losses sum to it exactly.
+    return {name: reduce(-advantages * channel * logprobs, mask)
+            for name, channel in (("pos", advantages > 0), ("neg", advantages < 0))}
+
+
 def policy_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,

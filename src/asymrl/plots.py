@@ -89,6 +89,7 @@ RUN_PANELS = [
     ("response length", ["response/length_mean"]),
     ("mean ratio by channel (pos, neg)", ["actor/sign/ratio_mean_pos", "actor/sign/ratio_mean_neg"]),
     ("clip fraction by channel (pos, neg)", ["actor/sign/clip_frac_pos", "actor/sign/clip_frac_neg"]),
+    ("gradient: share of positive rollouts, cosine pos/neg", ["actor/sign/grad_share_pos", "actor/sign/grad_cos"]),
     ("token entropy by group accuracy p (mean over steps)", ["entropy_by_p/"]),  # x: p, not the step
 ]
 
@@ -108,7 +109,10 @@ def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
     """One panel per diagnostic, one colour per run; validation accuracy with its EMA."""
     from asymrl.metrics import read_metrics
 
-    figure, axes = plt.subplots(3, 3, figsize=(15, 11))
+    rows = -(-len(RUN_PANELS) // 3)
+    figure, axes = plt.subplots(rows, 3, figsize=(15, 3.7 * rows))
+    for axis in axes.flat[len(RUN_PANELS):]:
+        axis.set_visible(False)
     colours = plt.get_cmap("tab10").colors
     for run_index, run_dir in enumerate(run_dirs):
         records = read_metrics(Path(run_dir) / "metrics.jsonl")

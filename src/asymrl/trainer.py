@@ -138,6 +138,9 @@ class Trainer:
                 ),
             ),
         )
+        if config.log.sign_grad_norm_every and self.updater.partitions_parameters:
+            raise ConfigError("log.sign_grad_norm_every: the sign-split gradient norms need whole parameters on every "
+                              "rank, and DeepSpeed ZeRO-3 shards them; set it to 0 or use ZeRO-2")
         # A frozen copy of the initial policy, only when a KL penalty asks for it.
         self.reference = None
         if algorithm.kl_coef > 0:
@@ -306,10 +309,14 @@ class Trainer:
                 # the policy sampled them with, carry the policy gradient (homogeneity as above).
                 token_advantage = token_advantage * high_entropy_token_mask(entropy, mask, algorithm.top_entropy_quantile)
 
+        update_batch = batch
+        if algorithm.mask_truncated:  # overlong filtering: truncated responses carry no loss at all
+            update_batch = RolloutBatch(batch.input_ids, batch.attention_mask, untruncated_response_mask(batch.response_mask, truncated))
+        sign_gradient = {}
+        if config.log.sign_grad_norm_every and step % config.log.sign_grad_norm_every == 0:
+            with timer("sign_gradient"):  # before the update: at the sampling policy, where the ratio is 1
+                sign_gradient = self.updater.sign_gradient_norms(update_batch, token_advantage)
         with timer("update"):
-            update_batch = batch
-            if algorithm.mask_truncated:  # overlong filtering: truncated responses carry no loss at all
-                update_batch = RolloutBatch(batch.input_ids, batch.attention_mask, untruncated_response_mask(batch.response_mask, truncated))
             actor = self.updater.update(update_batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
 
         response_tokens = mask.sum(dim=1)
@@ -349,7 +356,7 @@ class Trainer:
         out = diagnostics.compute_diagnostics(gathered, step, config)
         # Scalars of each rank, in one collective whatever keys each rank holds (reward failures summed).
         reward_failures = {f"reward/{name}": float(count) for name, count in failures.items()}
-        out.update(diagnostics.reduce_rank_metrics({**actor, **self.updater.take_padding_statistics(), **reward_failures},
+        out.update(diagnostics.reduce_rank_metrics({**actor, **sign_gradient, **self.updater.take_padding_statistics(), **reward_failures},
                                                    summed=set(reward_failures)))
         out.update({f"alpha/{name.removeprefix('alpha_')}": value for name, value in exponents.items()})
         if algorithm.alpha_schedule == "entropy_target":  # this step's entropy sets the next step's alpha+

@@ -27,7 +27,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration
 
 from asymrl.logprobs import sequence_logprobs
-from asymrl.loss import PolicyLossConfig, policy_loss
+from asymrl.loss import PolicyLossConfig, aggregate, policy_loss, sign_channel_losses
 from asymrl.rollout.weight_sync import full_weights_loading, gathered, iter_full_parameters
 
 
@@ -424,6 +424,58 @@ class PolicyUpdater:
                 logprobs[index, :length] = logp
                 entropy[index, :length] = ent
         return logprobs, entropy
+
+    # -- diagnostics -------------------------------------------------------------------------------
+
+    @property
+    def partitions_parameters(self) -> bool:
+        """DeepSpeed ZeRO-3: each rank holds a shard of every parameter."""
+        return self.uses_deepspeed and self.accelerator.state.deepspeed_plugin.zero_stage == 3
+
+    def sign_gradient_norms(self, batch: RolloutBatch, advantages: torch.Tensor) -> dict[str, float]:
+        """How much of the step's policy gradient the positive and the negative rollouts carry: the
+        norms of the two channels' gradients (``loss.sign_channel_losses``) at the current policy,
+        summed over every micro-batch and rank, their share ``n_pos / (n_pos + n_neg)`` and their
+        cosine (negative: the channels partly cancel). One forward and two backward passes over the
+        batch, through ``torch.autograd.grad`` on the unwrapped policy: the parameters' ``.grad`` and
+        DDP's / ZeRO's gradient hooks (which fire on accumulation into ``.grad``) are not touched, so
+        the update that follows is unchanged. Not under ZeRO-3, whose ranks hold parameter shards."""
+        if self.partitions_parameters:
+            raise ValueError("the sign-split gradient norms need whole parameters on every rank (not DeepSpeed ZeRO-3)")
+        config = self.config
+        policy = self.accelerator.unwrap_model(self.policy)
+        policy.eval()
+        parameters = [p for p in policy.parameters() if p.requires_grad]
+        totals = {name: [torch.zeros(p.shape, dtype=torch.float32, device=p.device) for p in parameters] for name in ("pos", "neg")}
+        num_tokens = self._global_sum(batch.response_mask.sum())
+        num_sequences = self._global_sum(len(batch))
+
+        def reduce(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return aggregate(per_token, mask, config.loss.aggregation, num_tokens=num_tokens,
+                             num_sequences=num_sequences, constant=config.loss.aggregation_constant)
+
+        for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
+            inputs, layout = self._inputs(micro)
+            micro_advantages = advantages[index, : micro.input_ids.shape[1]]
+            if layout is not None:
+                micro_advantages = layout.pack(micro_advantages)
+            logp, _ = policy(**inputs, temperature=config.temperature)
+            losses = sign_channel_losses(logp, micro_advantages.to(logp.device), inputs["response_mask"], reduce)
+            for name, loss in losses.items():
+                grads = torch.autograd.grad(loss, parameters, retain_graph=name == "pos", allow_unused=True)
+                for total, grad in zip(totals[name], grads):
+                    if grad is not None:
+                        total += grad.float()
+        flat = {name: torch.cat([t.flatten() for t in tensors]) for name, tensors in totals.items()}
+        if self.accelerator.num_processes > 1:
+            flat = {name: self.accelerator.reduce(vector, reduction="sum") for name, vector in flat.items()}
+        norm_pos, norm_neg = float(flat["pos"].norm()), float(flat["neg"].norm())
+        out = {"actor/sign/grad_norm_pos": norm_pos, "actor/sign/grad_norm_neg": norm_neg}
+        if norm_pos + norm_neg > 0:
+            out["actor/sign/grad_share_pos"] = norm_pos / (norm_pos + norm_neg)
+        if norm_pos > 0 and norm_neg > 0:
+            out["actor/sign/grad_cos"] = float(flat["pos"] @ flat["neg"]) / (norm_pos * norm_neg)
+        return out
 
     # -- the PPO update ----------------------------------------------------------------------------
 
