@@ -7,7 +7,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 clean
+.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 entropy-controls clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ toy-report: install
 SCALE ?= paper
 reproduce-table1: install
 	$(BIN)/python -m asymrl.reproduce --scale $(SCALE) $(ARGS)
+
+# The entropy controls side by side on the exploration testbed (asymrl.entropy_controls): 10 methods x
+# 3 seeds, the paths scale's budget; finished Table 1 runs of the same config are reused, not retrained.
+entropy-controls: install
+	$(BIN)/python -m asymrl.entropy_controls --reuse runs/table1-paths $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache

@@ -168,23 +168,25 @@ TABLE1_FIGURES = {
 
 
 def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None,
-                        covariance_steps: int = 40) -> list[Path]:
-    """The paper's figures over the Table 1 rows: one line per row (the mean over its seeds) for
-    entropy, validation accuracy, solved fractions and log-prob increment, and the covariance
-    between mean token log-prob and advantage by group accuracy (over the first ``covariance_steps``
-    steps, as appendix B)."""
+                        covariance_steps: int = 40, rows: tuple[tuple[str, str], ...] | None = None,
+                        figures: dict | None = None) -> list[Path]:
+    """The paper's figures over the Table 1 rows (or ``rows``, (id, title) pairs in colour order):
+    one line per row (the mean over its seeds) for entropy, validation accuracy, solved fractions and
+    log-prob increment (or ``figures``, as ``TABLE1_FIGURES``), and the covariance between mean token
+    log-prob and advantage by group accuracy (over the first ``covariance_steps`` steps, as appendix B)."""
     from asymrl.metrics import read_metrics
     from asymrl.table1 import ROWS
 
-    titles = {**dict(ROWS), **(titles or {})}
+    rows = rows or ROWS
+    titles = {**dict(rows), **(titles or {})}
     # Each run's metrics.jsonl, read once: row -> one list of records per seed.
     records = {row: [read_metrics(Path(run_dir) / "metrics.jsonl") for run_dir in dirs] for row, dirs in runs.items()}
     trained = {row: seeds for row, seeds in records.items() if _seed_mean_series(seeds, "entropy/all")[0]}
     colours = plt.get_cmap("tab20").colors
-    colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(ROWS)}
+    colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(rows)}
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, (title, keys, smoothing) in TABLE1_FIGURES.items():
+    for name, (title, keys, smoothing) in (figures or TABLE1_FIGURES).items():
         figure, axes = plt.subplots(1, len(keys), figsize=(7.5 * len(keys) + 2.5, 5), squeeze=False)
         for axis, key in zip(axes[0], keys):
             for row, seeds in (records if key == "val/accuracy" else trained).items():
@@ -234,16 +236,18 @@ def pass_at_k_means(curves: list[dict[str, float]]) -> tuple[list[int], list[flo
 
 
 def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, titles: dict[str, str] | None = None,
-                          base_row: str = "base", wide: dict[str, dict[str, float]] | None = None) -> Path:
+                          base_row: str = "base", wide: dict[str, dict[str, float]] | None = None,
+                          rows: tuple[tuple[str, str], ...] | None = None) -> Path:
     """One panel per trained row: its pass@k curve after training (mean over seeds, a band of one seed
     standard deviation) over the base policy's, on a log2 k axis; ``wide`` adds one seed's curve to a
     larger k (from more samples on fewer problems), the base's dashed beside it. Above the base at
     large k, RL widened the solvable set; converging to or below it, RL sharpened what was already
-    solvable (Yue et al. 2025)."""
+    solvable (Yue et al. 2025). Panels in the order of ``rows`` ((id, title) pairs; Table 1's by default)."""
     from asymrl.table1 import ROWS
 
-    titles = {**dict(ROWS), **(titles or {})}
-    rows = [row for row, _ in ROWS if row in curves and row != base_row] + sorted(set(curves) - {r for r, _ in ROWS} - {base_row})
+    order = rows or ROWS
+    titles = {**dict(order), **(titles or {})}
+    rows = [row for row, _ in order if row in curves and row != base_row] + sorted(set(curves) - {r for r, _ in order} - {base_row})
     columns = max(1, min(5, len(rows)))
     lines = max(1, -(-len(rows) // columns))
     figure, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharex=True, sharey=True)

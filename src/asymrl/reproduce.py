@@ -198,9 +198,10 @@ class Run:
         return self.trained and self.evaluated and self.wide_evaluated
 
 
-def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
-    """The flat config of one run: the row's YAML, the scale's overrides, the seed and directory."""
-    values = load_yaml(ROW_CONFIGS / f"{row}.yaml")
+def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path | None = None) -> dict:
+    """The flat config of one run: the row's YAML (``configs/table1/<row>.yaml`` unless
+    ``config_file``), the scale's overrides, the seed and directory."""
+    values = load_yaml(config_file or ROW_CONFIGS / f"{row}.yaml")
     untrained = values.get("train.total_steps") == 0  # the base-model row is evaluated, never updated
     values.update(scale.overrides)
     if scale.steps is not None and not untrained:
@@ -211,13 +212,14 @@ def row_values(row: str, scale: Scale, seed: int, out: Path) -> dict:
     return values
 
 
-def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> list[Run]:
+def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], config_files: dict[str, Path] | None = None) -> list[Run]:
     """Every (row, seed) run, seed by seed: an invocation stopped part-way leaves every row with its
-    first seeds rather than some rows with all of them and others with none."""
+    first seeds rather than some rows with all of them and others with none. ``config_files`` names
+    the YAML of rows that are not Table 1's."""
     runs = []
     for seed in seeds:
         for row in rows:
-            config = build_config(row_values(row, scale, seed, out))
+            config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row)))
             wide = scale.pass_at_k_wide is not None and seed == seeds[0]
             runs.append(Run(row, seed, config, Path(config.train.output_dir), wide))
     return runs
@@ -322,10 +324,10 @@ def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str) 
     return command
 
 
-def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str]) -> list[tuple[Run, str]]:
+def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc: str = "table 1 runs") -> list[tuple[Run, str]]:
     """Execute runs, ``parallel`` at a time (each pinned to one of ``gpus`` when given)."""
     failures = []
-    with ThreadPoolExecutor(max_workers=parallel) as pool, tqdm(total=len(runs), desc="table 1 runs", dynamic_ncols=True) as bar:
+    with ThreadPoolExecutor(max_workers=parallel) as pool, tqdm(total=len(runs), desc=desc, dynamic_ncols=True) as bar:
         pending = {}
         queue = list(runs)
 
@@ -442,13 +444,13 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     return report
 
 
-def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None) -> str:
+def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None, rows: tuple[tuple[str, str], ...] = ROWS) -> str:
     # The best validation accuracy, then one column per summary the registered diagnostics declare.
     columns = [("best_val_accuracy", "best val. (greedy)")] + [(s.name, s.title) for s in all_summaries()]
     header = "| Method | " + " | ".join(title for _, title in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
-    titles = {**dict(ROWS), **(titles or {})}
-    for row, _ in ROWS:
+    titles = {**dict(rows), **(titles or {})}
+    for row, _ in rows:
         if row not in results:
             continue
         cells = []
@@ -459,12 +461,13 @@ def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None) ->
     return "\n".join(lines)
 
 
-def pass_at_k_markdown(curves: dict[str, list[dict[str, float]]], titles: dict[str, str] | None = None) -> str:
+def pass_at_k_markdown(curves: dict[str, list[dict[str, float]]], titles: dict[str, str] | None = None,
+                       rows: tuple[tuple[str, str], ...] = ROWS) -> str:
     """One line per row: pass@k (%) for every k its seeds share, mean ± seed standard deviation."""
     from asymrl.plots import pass_at_k_means
 
-    titles = {**dict(ROWS), **(titles or {})}
-    ordered = [row for row, _ in ROWS if row in curves]
+    titles = {**dict(rows), **(titles or {})}
+    ordered = [row for row, _ in rows if row in curves]
     ks = pass_at_k_means([curve for row in ordered for curve in curves[row]])[0]
     lines = ["| Method | " + " | ".join(f"pass@{k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 1)]
     for row in ordered:
