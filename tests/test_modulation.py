@@ -1,5 +1,6 @@
 """Adaptive AsymGRPO (asymrl.modulation): schedules and the entropy controller by hand, their config
-checks, and the trainer's use of them (logged every step, exact on resume)."""
+checks, and the trainer's use of them (logged every step, exact on resume; the linear schedule in
+test_trainer.py's end-to-end and resume runs)."""
 
 from __future__ import annotations
 
@@ -57,26 +58,24 @@ def test_bad_modulation_settings_are_named(values, message):
         build_config(values)
 
 
-def test_a_linear_schedule_is_applied_and_logged(tmp_path):
-    run_train(tmp_path / "run", "train.total_steps=3", "eval.every_steps=0", "algorithm.estimator=asymgrpo",
-              "algorithm.alpha_schedule=linear", "algorithm.alpha_pos_end=0.5", "algorithm.alpha_neg_end=0.6")
-    steps = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "alpha/pos" in r]
-    assert [r["alpha/pos"] for r in steps] == pytest.approx([0.9, 0.7, 0.5])
-    assert [r["alpha/neg"] for r in steps] == pytest.approx([0.4, 0.5, 0.6])
-
-
-def test_the_entropy_controller_follows_entropy_and_resumes_exactly(tmp_path):
+def test_the_entropy_controller_and_dynamic_sampling_resume_exactly(tmp_path):
+    """alpha+ follows the controller rule; stopped after step 2 and resumed, step 3 repeats the
+    straight run exactly: the controller's value, and dynamic sampling's rounds of fresh prompts
+    (one pair of runs for both: each is a trainer start-up or two)."""
     settings = ["eval.every_steps=0", "eval.at_start=false", "train.save_every=1", "algorithm.estimator=asymgrpo",
-                "algorithm.alpha_schedule=entropy_target", "algorithm.target_entropy=5.0", "algorithm.alpha_controller_rate=0.1"]
+                "algorithm.alpha_schedule=entropy_target", "algorithm.target_entropy=5.0", "algorithm.alpha_controller_rate=0.1",
+                "algorithm.dynamic_sampling=true", "algorithm.max_generation_rounds=3"]
     run_train(tmp_path / "straight", "train.total_steps=3", *settings)
     straight = [r for r in read_metrics(tmp_path / "straight" / "metrics.jsonl") if "alpha/pos" in r]
     assert straight[0]["alpha/pos"] == 0.9
     for before, after in zip(straight, straight[1:]):  # alpha+ <- alpha+ + rate (target - entropy), in [0, 2]
         assert after["alpha/pos"] == pytest.approx(min(2.0, before["alpha/pos"] + 0.1 * (5.0 - before["entropy/all"])))
     assert straight[2]["alpha/pos"] > 0.9                        # entropy far below the target: alpha+ rises
-    # Stopped after step 2, then resumed: step 3 uses exactly the controller's value of the straight run.
+    assert any(r["time/generation_rounds"] > 1 for r in straight)  # dynamic sampling drew more prompts
     run_train(tmp_path / "resumed", "train.total_steps=2", *settings)
     run_train(tmp_path / "resumed", "train.total_steps=3", *settings)
     resumed = [r for r in read_metrics(tmp_path / "resumed" / "metrics.jsonl") if "alpha/pos" in r]
     assert [r["alpha/pos"] for r in resumed] == [r["alpha/pos"] for r in straight]
+    keys = ("reward/accuracy", "groups/evicted_frac", "time/generation_rounds", "groups/mixed_frac", "actor/pg_loss", "entropy/all")
+    assert {k: resumed[2][k] for k in keys} == pytest.approx({k: straight[2][k] for k in keys})
     assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["steps"] == 3

@@ -40,7 +40,10 @@ def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wa
 
 
 COMPARED = ("reward/accuracy", "entropy/all", "actor/pg_loss", "actor/grad_norm", "groups/mixed_frac", "val/accuracy", "logp_increment/correct",
-            "actor/optimizer_steps", "actor/skipped_steps")
+            "actor/optimizer_steps", "actor/skipped_steps", "alpha/pos", "alpha/neg")
+# AsymGRPO (the default estimator) with a linear schedule of its exponents, 0.9 -> 0.5 and 0.4 -> 0.6
+# over the run: the end-to-end and resume tests check it too (a run of its own would cost a start-up).
+SCHEDULE = ("algorithm.alpha_schedule=linear", "algorithm.alpha_pos_end=0.5", "algorithm.alpha_neg_end=0.6")
 
 
 def comparable(records: list[dict]) -> list[dict]:
@@ -50,7 +53,7 @@ def comparable(records: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> tuple[dict, list[dict], Path]:
     out = tmp_path_factory.mktemp("run") / "uninterrupted"
-    summary = run_train(out, "train.total_steps=6", "train.save_every=2")
+    summary = run_train(out, "train.total_steps=6", "train.save_every=2", *SCHEDULE)
     return summary, read_metrics(out / "metrics.jsonl"), out
 
 
@@ -65,6 +68,8 @@ def test_a_few_steps_end_to_end(uninterrupted):
     assert "val/accuracy" in records[3] and "val/sampled_accuracy" in records[6]
     steps = [r for r in records if "reward/accuracy" in r]
     assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert [r["alpha/pos"] for r in steps] == pytest.approx([0.9, 0.82, 0.74, 0.66, 0.58, 0.5])   # linear, logged every step
+    assert [r["alpha/neg"] for r in steps] == pytest.approx([0.4, 0.44, 0.48, 0.52, 0.56, 0.6])
     for record in steps:
         assert 0 < record["entropy/all"] < 5 and record["response/length_mean"] > 5
         assert record["groups/all_solved_frac"] + record["groups/none_solved_frac"] + record["groups/mixed_frac"] == pytest.approx(1.0)
@@ -86,7 +91,7 @@ def test_a_few_steps_end_to_end(uninterrupted):
 def test_resume_after_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp_path):
     _, reference, _ = uninterrupted
     out = tmp_path / "killed"
-    process = run_train(out, "train.total_steps=6", "train.save_every=2", wait=False)
+    process = run_train(out, "train.total_steps=6", "train.save_every=2", *SCHEDULE, wait=False)
     checkpoint = out / "checkpoints" / "step_000004"
     deadline = time.time() + 300
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
@@ -97,7 +102,7 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp_p
     process.wait()
     # Killed mid-run: step 4 is the latest complete checkpoint, so the resumed run has work to redo.
     assert complete_checkpoints(out)[-1].name == "step_000004"
-    resumed = run_train(out, "train.total_steps=6", "train.save_every=2")
+    resumed = run_train(out, "train.total_steps=6", "train.save_every=2", *SCHEDULE)
     assert resumed["steps"] == 6
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [r["step"] for r in reference]
