@@ -27,7 +27,7 @@ train: install
 	$(BIN)/python train.py --config configs/toy_asymgrpo.yaml $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow

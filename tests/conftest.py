@@ -16,6 +16,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
+# `make test` runs two pytest workers (pytest-xdist) on the 2-core machine: one thread each, not two
+# (set before torch is imported). Distributed tests launch with `--main_process_port 0` (a free port
+# each), so two workers' launches never meet on accelerate's default port.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -226,7 +226,7 @@ def run_engine_sync_worker(out_dir, backend: str) -> list[dict]:
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false"}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(root / ".cache" / "torch_extensions"))
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(root / "launch" / "cpu_zero3.yaml"),
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", "0", "--config_file", str(root / "launch" / "cpu_zero3.yaml"),
                str(root / "tests" / "engine_sync_worker.py"), str(out_dir), backend, *ENGINE_SYNC_RUN]
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

@@ -119,7 +119,7 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp_p
 @pytest.mark.parametrize("launch_config", ["cpu_zero2.yaml", "cpu_zero3.yaml"])
 def test_two_processes_deepspeed(tmp_path, launch_config):
     """Each rank samples with its own engine, fed after every step from the (ZeRO-3: gathered) weights."""
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config)]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", "0", "--config_file", str(ROOT / "launch" / launch_config)]
     summary = run_train(tmp_path / "run", "train.total_steps=2", "train.save_every=0", launch=launch)
     assert summary["world_size"] == 2 and summary["weights_in_sync"] and summary["steps"] == 2
     records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "reward/accuracy" in r]

@@ -20,7 +20,7 @@ def run_worker(out: Path, launch_config: str | None = None, *extra: str) -> dict
     if launch_config is None:
         command = [sys.executable, str(WORKER), str(out), *extra]
     else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch" / launch_config), str(WORKER), str(out), *extra]
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", "0", "--config_file", str(ROOT / "launch" / launch_config), str(WORKER), str(out), *extra]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(out.read_text())
