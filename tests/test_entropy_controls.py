@@ -9,27 +9,16 @@ from pathlib import Path
 import pytest
 
 from asymrl import entropy_controls as study
-from asymrl.config import build_config
+from asymrl.config import _flatten, all_keys, build_config, mapping_keys
 from asymrl.reproduce import row_values
 
 ALL_ROWS = [row for row, _ in study.TITLES]
 
 
-def flat(tree: dict, prefix: str = "") -> dict:
-    """Dotted keys; the mappings that are values of one knob stay whole."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key not in ("policy_loss_kwargs", "kwargs", "engine_options"):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def test_each_method_is_its_reference_with_only_its_switch_changed(tmp_path):
     runs = {run.row: run for run in study.plan(study.SCALE, tmp_path, ALL_ROWS, (0,), study.config_files())}
     assert list(runs) == ALL_ROWS
-    trained = {row: flat(study._trained_config(run.config)) for row, run in runs.items()}
+    trained = {row: _flatten(study._trained_config(run.config), all_keys(), mapping_keys()) for row, run in runs.items()}
 
     def changes(row: str, reference: str) -> dict:
         return {k: v for k, v in trained[row].items() if trained[reference][k] != v}

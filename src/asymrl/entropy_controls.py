@@ -24,15 +24,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
 from asymrl.config import build_config, load_yaml
-from asymrl.metrics import read_metrics
+from asymrl.metrics import Summary
 from asymrl.reproduce import (REPO, SCALES, Run, collect, diagnostics_markdown, pass_at_k_markdown, plan,
                               record_invocation, run_all)
-from asymrl.table1 import mean_and_std
+from asymrl.table1 import difference_and_noise, mean_and_std
 
 CONFIGS = REPO / "configs"
 
@@ -52,6 +51,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 )
 TITLES: tuple[tuple[str, str], ...] = tuple((row, title) for row, title, _ in ROWS)
 REFERENCE = "grpo"  # every method is compared with it
+GRADIENT_SHARE = Summary("grad_share_pos", "actor/sign/grad_share_pos", "grad. share of positives")
 
 SCALE = dataclasses.replace(
     SCALES["paths"],
@@ -96,20 +96,12 @@ def link_reusable(runs: list[Run], reuse: Path) -> list[str]:
     return linked
 
 
-def metric_mean(run_dir: Path, key: str) -> float | None:
-    """Mean over the steps that logged ``key`` in a run's metrics.jsonl (None if none did)."""
-    values = [r[key] for r in read_metrics(run_dir / "metrics.jsonl") if r.get(key) is not None and not math.isnan(r[key])]
-    return sum(values) / len(values) if values else None
-
-
 def against_reference(values: list[float], reference: list[float]) -> tuple[float, float | None, str]:
     """(difference of means, its standard error over seeds, verdict): "above" / "below" when the
     difference exceeds twice its standard error, "within noise" otherwise."""
-    (mean, std), (mean_ref, std_ref) = mean_and_std(values), mean_and_std(reference)
-    difference = mean - mean_ref
-    if std is None or std_ref is None:
+    difference, noise = difference_and_noise(values, reference)
+    if noise is None:
         return difference, None, "one seed: no verdict"
-    noise = math.sqrt(std**2 / len(values) + std_ref**2 / len(reference))
     if abs(difference) > 2 * noise:
         return difference, noise, "above" if difference > 0 else "below"
     return difference, noise, "within noise"
@@ -228,16 +220,9 @@ def write_report(results: dict, runs: list[Run], out: Path, wall_s: float, linke
 
 
 def study_results(runs: list[Run]) -> dict:
-    """``reproduce.collect``'s per-row results, each seed's diagnostics with the mean share of the
-    policy gradient from positive rollouts added (where it was logged)."""
-    results = collect(runs)
-    for run in runs:
-        entry = results.get(run.row)
-        if entry is None or run.seed not in entry["seeds"]:
-            continue
-        diagnostics = entry["diagnostics"][entry["seeds"].index(run.seed)]
-        diagnostics["grad_share_pos"] = metric_mean(run.directory, "actor/sign/grad_share_pos")
-    return results
+    """``reproduce.collect``'s per-row results, with the mean share of the policy gradient from
+    positive rollouts (where it was logged) among each seed's diagnostics."""
+    return collect(runs, extra_summaries=(GRADIENT_SHARE,))
 
 
 def main(argv: list[str] | None = None) -> None:

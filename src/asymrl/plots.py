@@ -245,15 +245,15 @@ def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, 
     solvable (Yue et al. 2025). Panels in the order of ``rows`` ((id, title) pairs; Table 1's by default)."""
     from asymrl.table1 import ROWS
 
-    order = rows or ROWS
-    titles = {**dict(order), **(titles or {})}
-    rows = [row for row, _ in order if row in curves and row != base_row] + sorted(set(curves) - {r for r, _ in order} - {base_row})
-    columns = max(1, min(5, len(rows)))
-    lines = max(1, -(-len(rows) // columns))
+    rows = rows or ROWS
+    titles = {**dict(rows), **(titles or {})}
+    panels = [row for row, _ in rows if row in curves and row != base_row] + sorted(set(curves) - {r for r, _ in rows} - {base_row})
+    columns = max(1, min(5, len(panels)))
+    lines = max(1, -(-len(panels) // columns))
     figure, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharex=True, sharey=True)
     base = pass_at_k_means(curves[base_row]) if base_row in curves else None
     wide = wide or {}
-    for axis, row in zip(axes.flat, rows):
+    for axis, row in zip(axes.flat, panels):
         if base is not None:
             axis.plot(base[0], base[1], color="grey", linestyle="--", marker=".", label=titles.get(base_row, base_row))
         if row in wide and base_row in wide:
@@ -266,7 +266,7 @@ def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, 
         axis.set_xscale("log", base=2)
         axis.set_title(titles.get(row, row), fontsize=9)
         axis.grid(alpha=0.3)
-    for axis in axes.flat[len(rows):]:
+    for axis in axes.flat[len(panels):]:
         axis.set_visible(False)
     for axis in axes[:, 0]:
         axis.set_ylabel("pass@k")

@@ -353,8 +353,9 @@ def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc:
     return failures
 
 
-def collect(runs: list[Run]) -> dict:
-    """Per row: per-seed evaluation scores and training diagnostics of every finished run."""
+def collect(runs: list[Run], extra_summaries: tuple = ()) -> dict:
+    """Per row: per-seed evaluation scores and training diagnostics of every finished run (the
+    registered diagnostics' summaries and ``extra_summaries``, ``asymrl.metrics.Summary``)."""
     from asymrl.metrics import read_metrics
 
     results: dict[str, dict] = {}
@@ -375,7 +376,7 @@ def collect(runs: list[Run]) -> dict:
         if run.wide and wide_path.is_file():
             entry["pass_at_k_wide"] = json.loads(wide_path.read_text())["pass_at_k"]
         entry["diagnostics"].append({
-            **run_statistics(read_metrics(run.directory / "metrics.jsonl")),
+            **run_statistics(read_metrics(run.directory / "metrics.jsonl"), extra=extra_summaries),
             "best_val_accuracy": 100 * train_summary["best_val_accuracy"],
             "best_step": train_summary["best_step"],
             "train_wall_s": train_summary["wall_s"],

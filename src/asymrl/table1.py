@@ -184,15 +184,22 @@ def mean_and_std(values: list[float]) -> tuple[float, float | None]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def run_statistics(records: list[dict], final_steps: int = 10) -> dict[str, float | None]:
+def run_statistics(records: list[dict], final_steps: int = 10, extra: tuple = ()) -> dict[str, float | None]:
     """Summaries of one run's metrics.jsonl, one per ``Summary`` the registered diagnostics declare
-    (``asymrl.metrics.all_summaries()``): a metric's mean over all training steps, or over the last
-    ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
+    (``asymrl.metrics.all_summaries()``) and per ``extra`` one: a metric's mean over all training
+    steps, or over the last ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
     statistics = {}
-    for summary in all_summaries():
+    for summary in [*all_summaries(), *extra]:
         values = [r[summary.metric] for r in records if r.get(summary.metric) is not None and not math.isnan(r[summary.metric])]
         statistics[summary.name] = _mean(values[-final_steps:] if summary.final else values)
     return statistics
+
+
+def difference_and_noise(a: list[float], b: list[float]) -> tuple[float, float | None]:
+    """mean(a) - mean(b) and its standard error over seeds (None with fewer than two seeds on either side)."""
+    (mean_a, std_a), (mean_b, std_b) = mean_and_std(a), mean_and_std(b)
+    noise = None if std_a is None or std_b is None else math.sqrt(std_a**2 / len(a) + std_b**2 / len(b))
+    return mean_a - mean_b, noise
 
 
 def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float, float | None]:
@@ -202,9 +209,7 @@ def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float,
     over seeds (None with fewer than two seeds on either side). A claimed sign "holds" when the
     difference exceeds twice the noise, and is "same sign, within noise" otherwise; "no change"
     holds when the difference is within twice the noise."""
-    (mean_a, std_a), (mean_b, std_b) = mean_and_std(a), mean_and_std(b)
-    difference = mean_a - mean_b
-    noise = None if std_a is None or std_b is None else math.sqrt(std_a**2 / len(a) + std_b**2 / len(b))
+    difference, noise = difference_and_noise(a, b)
     if direction == 0:
         if noise is None:
             return "inconclusive (one seed)", difference, noise

@@ -387,6 +387,12 @@ class PolicyUpdater:
         return {"input_ids": layout.pack(micro.input_ids).to(device), "attention_mask": None,
                 "response_mask": layout.pack(micro.response_mask).to(device), "position_ids": layout.pack(positions).to(device)}, layout
 
+    def _laid_out(self, values: torch.Tensor, index: torch.Tensor, micro: RolloutBatch, layout: PackedLayout | None) -> torch.Tensor:
+        """The rows ``index`` of a per-token tensor of the whole batch, as wide as the micro-batch
+        ``micro`` and in its inputs' layout (packed when ``layout``), on the device."""
+        values = values[index, : micro.input_ids.shape[1]]
+        return (values if layout is None else layout.pack(values)).to(self.accelerator.device)
+
     def _accumulation_divisor(self) -> int:
         """What each micro-batch loss is divided by on its way to the gradient: DeepSpeed divides by
         its configured accumulation steps, accelerate by the current ``gradient_accumulation_steps``."""
@@ -456,11 +462,8 @@ class PolicyUpdater:
 
         for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
             inputs, layout = self._inputs(micro)
-            micro_advantages = advantages[index, : micro.input_ids.shape[1]]
-            if layout is not None:
-                micro_advantages = layout.pack(micro_advantages)
             logp, _ = policy(**inputs, temperature=config.temperature)
-            losses = sign_channel_losses(logp, micro_advantages.to(logp.device), inputs["response_mask"], reduce)
+            losses = sign_channel_losses(logp, self._laid_out(advantages, index, micro, layout), inputs["response_mask"], reduce)
             for name, loss in losses.items():
                 grads = torch.autograd.grad(loss, parameters, retain_graph=name == "pos", allow_unused=True)
                 for total, grad in zip(totals[name], grads):
@@ -519,12 +522,9 @@ class PolicyUpdater:
                 for index, micro in micro_batches:
                     with self.accelerator.accumulate(self.policy):
                         inputs, layout = self._inputs(micro)
-                        length = micro.input_ids.shape[1]
 
                         def laid_out(values: torch.Tensor) -> torch.Tensor:
-                            """This micro-batch's rows of a per-token tensor, in the inputs' layout."""
-                            values = values[index, :length]
-                            return (values if layout is None else layout.pack(values)).to(self.accelerator.device)
+                            return self._laid_out(values, index, micro, layout)
 
                         logp, entropy = self.policy(**inputs, temperature=config.temperature)
                         loss, metrics = policy_loss(
