@@ -106,7 +106,9 @@ def trl_worker(out_dir: Path, steps: int, seed: int) -> None:
         temperature=1.0, top_p=1.0, top_k=0, beta=0.0, loss_type="dapo", epsilon=0.2, scale_rewards="group",
         learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0,
         max_steps=steps * optimizer_steps_per_rl_step, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
-        gradient_checkpointing=False, seed=seed, disable_dropout=True, dataloader_num_workers=0,
+        # GRPOConfig defaults to bf16 autocast and gradient checkpointing; asymrl trains in fp32 without
+        # recomputation here, and bf16 on a CPU without bf16 instructions is several times slower.
+        bf16=False, gradient_checkpointing=False, seed=seed, disable_dropout=True, dataloader_num_workers=0,
     )
     stamps: list[float] = []
 

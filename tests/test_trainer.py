@@ -226,9 +226,10 @@ def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
         seen.update(batch=batch, token_advantage=token_advantage, old_logprobs=old_logprobs)
         return update(batch, token_advantage, old_logprobs, *args, **kwargs)
 
-    def recording_logprobs(batch, policy=None):
-        result = logprobs(batch, policy)
+    def recording_logprobs(batch, policy=None, first_row=0):
+        result = logprobs(batch, policy, first_row)
         seen.setdefault("old_entropy", result[1])  # the first pass: the old policy's
+        seen.setdefault("first_row", first_row)
         return result
 
     monkeypatch.setattr(trainer.updater, "logprobs", recording_logprobs)
@@ -238,6 +239,7 @@ def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
     try:
         seen["metrics"] = trainer.step(0, trainer.sampler.next_batch())
         seen["sampler_state"] = trainer.sampler.state_dict()
+        seen["attn_implementation"] = trainer.updater.model.config._attn_implementation
     finally:
         trainer.reward.close()
         trainer.engine.close()
@@ -297,6 +299,27 @@ def test_no_correction_leaves_advantages_alone_and_a_float32_engine_matches(tmp_
     assert n_pos > 0 and n_neg > 0 and -1 <= cos <= 1
     assert metrics["actor/sign/grad_share_pos"] == pytest.approx(n_pos / (n_pos + n_neg))
     assert metrics["actor/grad_norm"] == pytest.approx((n_pos**2 + n_neg**2 + 2 * cos * n_pos * n_neg) ** 0.5, rel=1e-3)
+
+
+def test_first_mini_batch_old_logprobs_from_the_update_equal_a_separate_pass(tmp_path, monkeypatch):
+    """train.old_logprobs_from_update (the default) spares the log-prob pass over the first
+    mini-batch: the step's old log-probs, entropies and metrics are the separate pass's (two
+    mini-batches: the second's still come from the pass). The policy runs sdpa_gqa."""
+    import torch
+
+    two_mini_batches = ("train.prompts_per_step=8", "train.mini_batch_prompts=4")
+    recorded = one_step_in_process(tmp_path / "recorded", monkeypatch, *two_mini_batches)
+    computed = one_step_in_process(tmp_path / "computed", monkeypatch, *two_mini_batches, "train.old_logprobs_from_update=false")
+    assert recorded["attn_implementation"] == computed["attn_implementation"] == "sdpa_gqa"
+    assert torch.equal(recorded["batch"].input_ids, computed["batch"].input_ids)  # the same rollouts
+    assert (recorded["first_row"], computed["first_row"]) == (16, 0)  # the pass skips 4 prompts x 4 rollouts...
+    for key in ("old_logprobs", "old_entropy"):  # ...which the update fills in
+        torch.testing.assert_close(recorded[key], computed[key], rtol=0, atol=1e-5)
+    differing = {key for key, value in computed["metrics"].items()
+                 if not key.startswith("time/") and recorded["metrics"][key] != pytest.approx(value, rel=1e-4, abs=1e-6)}
+    assert differing == {"batching/padded_frac"}  # (over fewer passes)
+    assert recorded["metrics"].keys() == computed["metrics"].keys()
+    assert recorded["metrics"]["actor/optimizer_steps"] == 2 and computed["metrics"]["entropy/all"] > 0
 
 
 def test_top_entropy_quantile_keeps_the_advantage_of_forking_tokens_only(tmp_path, monkeypatch):

@@ -124,6 +124,36 @@ def test_packed_two_processes_equal_one_process(single_process, launch_config, t
     assert max_weight_difference(distributed["weights"], single_process["weights"]) < 1e-5
 
 
+@pytest.fixture(scope="module")
+def single_process_on_policy(tmp_path_factory) -> dict:
+    return run_worker(tmp_path_factory.mktemp("on_policy") / "out.json", None, "on_policy")
+
+
+@pytest.mark.parametrize("options", [(), (TOKEN_BUDGET, "packed")])
+def test_first_mini_batch_old_logprobs_from_the_update_forward(single_process_on_policy, tmp_path, options):
+    """On-policy, the update's first forward (before any optimizer step) gives the first mini-batch's
+    old log-probs and entropies: those of a separate pass, and the same loss, gradient and weights."""
+    import torch
+
+    recorded, computed = run_worker(tmp_path / "out.json", None, "on_policy", "from_update", *options), single_process_on_policy
+    for key in ("actor/pg_loss", "actor/grad_norm"):
+        assert recorded["metrics"][key] == pytest.approx(computed["metrics"][key], rel=1e-5), key
+    assert max_weight_difference(recorded["weights"], computed["weights"]) < 1e-5
+    for key in ("old_logprobs", "old_entropy"):
+        filled, passed = (torch.tensor(run[key]) for run in (recorded, computed))
+        assert filled.abs().sum() > 0
+        torch.testing.assert_close(filled, passed, rtol=0, atol=1e-5)
+
+
+@pytest.mark.distributed
+def test_first_mini_batch_from_the_update_two_processes_equal_one_process(single_process_on_policy, tmp_path):
+    distributed = run_worker(tmp_path / "out.json", "cpu_zero2.yaml", "on_policy", "from_update")
+    assert distributed["world"] == 2
+    for key in ("actor/pg_loss", "actor/grad_norm"):
+        assert distributed["metrics"][key] == pytest.approx(single_process_on_policy["metrics"][key], rel=1e-5), key
+    assert max_weight_difference(distributed["weights"], single_process_on_policy["weights"]) < 1e-5
+
+
 def test_pack_layout_by_hand():
     import torch
 

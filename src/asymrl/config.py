@@ -44,7 +44,7 @@ class ModelConfig:
     path: str = knob("toy:tiny", "hub id or local dir; 'toy:tiny' / 'toy:small' = the embedded base policy")
     dtype: Literal["float32", "bfloat16", "float16"] = knob("float32", "weights and compute dtype")
     gradient_checkpointing: bool = knob(False, "recompute activations in backward")
-    attn_implementation: Optional[str] = knob(None, "e.g. sdpa, flash_attention_2 (None: transformers' default)")
+    attn_implementation: Optional[str] = knob(None, "e.g. sdpa, sdpa_gqa, flash_attention_2 (None: transformers' default, with sdpa_gqa for sdpa: asymrl.attention)")
     trust_remote_code: bool = knob(False, "allow custom model code from the hub")
     lora_rank: Optional[int] = knob(None, "LoRA rank r (peft): train low-rank adapters only; None or 0: full fine-tuning")
     lora_alpha: float = knob(16.0, "LoRA alpha: a target's weight becomes W + (alpha / r) B A")
@@ -191,6 +191,10 @@ class TrainConfig:
                                 "restarting per sequence (transformers attends within each: flash-attention varlen on GPUs, "
                                 "a block-diagonal mask for sdpa / eager)")
     ppo_epochs: int = knob(1, "passes over each step's rollouts")
+    old_logprobs_from_update: bool = knob(True, "the first mini-batch's old log-probs and entropies from the update's own first "
+                                                "forward, which runs at the sampling policy (no separate pass over those rows; "
+                                                "equal up to floating point). Not where they are read before the update "
+                                                "(entropy advantage, rollout correction, 80/20 rule, mask_truncated): recomputed there")
     total_steps: Optional[int] = knob(None, "RL steps (default: epochs over the training set)")
     epochs: int = knob(1, "epochs when total_steps is not set")
     seed: int = knob(42, "seed of data order, sampling and initialisation")

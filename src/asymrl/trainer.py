@@ -82,6 +82,8 @@ class Trainer:
         self.model_dir = resolve_model_dir(config.model.path)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from asymrl.attention import prefer_sdpa_gqa
+
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=config.model.trust_remote_code)
         except OSError as error:  # a missing folder reaches transformers as a malformed hub id
@@ -99,6 +101,8 @@ class Trainer:
             attn_implementation=config.model.attn_implementation,
             trust_remote_code=config.model.trust_remote_code,
         )
+        if config.model.attn_implementation is None:
+            prefer_sdpa_gqa(model)
         if acc.num_processes != probe_world:
             raise RuntimeError(f"WORLD_SIZE={probe_world} but accelerate started {acc.num_processes} processes")
         steps_per_epoch = max(1, len(self.train_problems) // train.prompts_per_step)
@@ -288,7 +292,8 @@ class Trainer:
                                   f"{config.rollout.backend!r} reports no log-probs of its samples")
             tensors = collate(completions, self.tokenizer.pad_token_id, with_engine_logprobs=engine_reported)
             batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
-            old_logprobs, entropy = self.updater.logprobs(batch)
+            from_update = self._old_logprobs_from_update()
+            old_logprobs, entropy = self.updater.logprobs(batch, first_row=self.mini_batch_rows if from_update else 0)
             ref_logprobs = self.updater.logprobs(batch, self.reference)[0] if self.reference is not None else None
             mask = batch.response_mask.float()
             token_advantage = rollout_advantage.reshape(-1, 1) * mask
@@ -317,7 +322,9 @@ class Trainer:
             with timer("sign_gradient"):  # before the update: at the sampling policy, where the ratio is 1
                 sign_gradient = self.updater.sign_gradient_norms(update_batch, token_advantage)
         with timer("update"):
-            actor = self.updater.update(update_batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs)
+            # With from_update, the first mini-batch's rows of old_logprobs and entropy are filled here.
+            actor = self.updater.update(update_batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs,
+                                        old_entropy=entropy if from_update else None)
 
         response_tokens = mask.sum(dim=1)
         mean_logprob = (old_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
@@ -370,6 +377,15 @@ class Trainer:
         out["time/step"] = sum(timer.seconds.values())
         out["time/train_tokens_per_s"] = float((gathered["response_tokens"] + gathered["prompt_tokens"]).sum()) * config.train.ppo_epochs / max(timer.seconds["update"], 1e-9)
         return out
+
+    def _old_logprobs_from_update(self) -> bool:
+        """Does the update's first forward supply the first mini-batch's old log-probs and entropies
+        (``train.old_logprobs_from_update``)? Not where something reads them before the update, nor
+        where the update masks tokens the diagnostics read (``mask_truncated``)."""
+        algorithm = self.config.algorithm
+        read_before = (algorithm.entropy_adv_alpha is not None or algorithm.rollout_correction != "none"
+                       or algorithm.top_entropy_quantile is not None or algorithm.mask_truncated)
+        return self.config.train.old_logprobs_from_update and not read_before
 
     # -- validation --------------------------------------------------------------------------------
 

@@ -105,9 +105,11 @@ def load_frozen_policy(model_dir, dtype: str, device, trust_remote_code: bool = 
     """
     from transformers import AutoModelForCausalLM
 
+    from asymrl.attention import prefer_sdpa_gqa
+
     with full_weights_loading():
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
-    return PolicyWithLogprobs(model.requires_grad_(False).eval()).to(device)
+    return PolicyWithLogprobs(prefer_sdpa_gqa(model).requires_grad_(False).eval()).to(device)
 
 
 @dataclass
@@ -393,6 +395,15 @@ class PolicyUpdater:
         values = values[index, : micro.input_ids.shape[1]]
         return (values if layout is None else layout.pack(values)).to(self.accelerator.device)
 
+    @staticmethod
+    def _write_rows(target: torch.Tensor, values: torch.Tensor, index: torch.Tensor, micro: RolloutBatch, layout: PackedLayout | None) -> None:
+        """The inverse of ``_laid_out``: a micro-batch's per-token ``values`` (in its inputs' layout)
+        written into rows ``index`` of the whole batch's ``target`` (on the CPU)."""
+        values = values.detach().float().cpu()
+        if layout is not None:
+            values = layout.unpack(values, micro.input_ids.shape)
+        target[index, : micro.input_ids.shape[1]] = values
+
     def _accumulation_divisor(self) -> int:
         """What each micro-batch loss is divided by on its way to the gradient: DeepSpeed divides by
         its configured accumulation steps, accelerate by the current ``gradient_accumulation_steps``."""
@@ -412,23 +423,21 @@ class PolicyUpdater:
 
     # -- log-prob passes ---------------------------------------------------------------------------
 
-    def logprobs(self, batch: RolloutBatch, policy: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def logprobs(self, batch: RolloutBatch, policy: torch.nn.Module | None = None, first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs and entropies of every rollout, ``(rows, seq)``, under the current
         policy (computed by the training model itself, not taken from the engine) or under
-        ``policy`` (e.g. the frozen reference), micro-batch by micro-batch."""
+        ``policy`` (e.g. the frozen reference), micro-batch by micro-batch. Rows before ``first_row``
+        are left at zero (``update`` fills the first mini-batch's from its own forward)."""
         policy = policy if policy is not None else self.policy
         policy.eval()
         logprobs = torch.zeros(batch.input_ids.shape, dtype=torch.float32)
         entropy = torch.zeros_like(logprobs)
         with torch.no_grad():
-            for index, micro in self._micro_batches(batch, torch.arange(len(batch))):
+            for index, micro in self._micro_batches(batch, torch.arange(first_row, len(batch))):
                 inputs, layout = self._inputs(micro)
-                logp, ent = (t.float().cpu() for t in policy(**inputs, temperature=self.config.temperature))
-                if layout is not None:
-                    logp, ent = layout.unpack(logp, micro.input_ids.shape), layout.unpack(ent, micro.input_ids.shape)
-                length = micro.input_ids.shape[1]
-                logprobs[index, :length] = logp
-                entropy[index, :length] = ent
+                logp, ent = policy(**inputs, temperature=self.config.temperature)
+                self._write_rows(logprobs, logp, index, micro, layout)
+                self._write_rows(entropy, ent, index, micro, layout)
         return logprobs, entropy
 
     # -- diagnostics -------------------------------------------------------------------------------
@@ -489,10 +498,18 @@ class PolicyUpdater:
         old_logprobs: torch.Tensor,
         mini_batch_rows: int,
         ref_logprobs: torch.Tensor | None = None,
+        *,
+        old_entropy: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """``ppo_epochs`` passes over the rollouts in mini-batches of ``mini_batch_rows`` rows (this rank's
         share), one optimizer step per mini-batch. ``advantages`` is ``(rows, seq)`` per token.
-        Returns metrics averaged over micro-batches (grad norm over optimizer steps)."""
+        Returns metrics averaged over micro-batches (grad norm over optimizer steps).
+
+        With ``old_entropy`` (``(rows, seq)``, like ``old_logprobs``) the first mini-batch's rows of
+        both are not read but written: its forward in the first epoch runs before any optimizer step,
+        at the policy that sampled (on-policy), so its own log-probs, detached, are the old ones (the
+        ratio is exactly 1) and its entropies the sampling policy's. That spares a separate no-grad
+        pass over those rows (``logprobs(batch, first_row=mini_batch_rows)`` computes the others)."""
         config = self.config
         if config.max_tokens_per_micro_batch is None and mini_batch_rows % config.micro_batch_size:
             raise ValueError(f"mini-batch of {mini_batch_rows} rows is not a multiple of micro_batch_size {config.micro_batch_size}")
@@ -507,8 +524,9 @@ class PolicyUpdater:
                 sums[key] = sums.get(key, 0.0) + value
                 counts[key] = counts.get(key, 0) + 1
 
-        for _ in range(config.ppo_epochs):
+        for epoch in range(config.ppo_epochs):
             for start in range(0, len(batch), mini_batch_rows):
+                records_old = old_entropy is not None and epoch == 0 and start == 0
                 rows = torch.arange(start, min(start + mini_batch_rows, len(batch)))
                 mask = batch.response_mask[rows]
                 num_tokens = self._global_sum(mask.sum())
@@ -527,9 +545,12 @@ class PolicyUpdater:
                             return self._laid_out(values, index, micro, layout)
 
                         logp, entropy = self.policy(**inputs, temperature=config.temperature)
+                        if records_old:
+                            self._write_rows(old_logprobs, logp, index, micro, layout)
+                            self._write_rows(old_entropy, entropy, index, micro, layout)
                         loss, metrics = policy_loss(
                             logp,
-                            laid_out(old_logprobs),
+                            logp.detach() if records_old else laid_out(old_logprobs),
                             laid_out(advantages),
                             inputs["response_mask"],
                             config.loss,

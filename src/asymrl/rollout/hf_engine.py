@@ -33,13 +33,16 @@ class TransformersEngine(RolloutEngine):
         # Imported here: registering the engine (which every config does) need not load transformers.
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from asymrl.attention import prefer_sdpa_gqa
+
         self.tokenizer = AutoTokenizer.from_pretrained(setup.model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = torch.device(setup.device)
         with full_weights_loading():
-            self.model = AutoModelForCausalLM.from_pretrained(setup.model_dir, dtype=getattr(torch, setup.dtype)).to(self.device).eval()
+            model = AutoModelForCausalLM.from_pretrained(setup.model_dir, dtype=getattr(torch, setup.dtype))
+        self.model = prefer_sdpa_gqa(model).to(self.device).eval()
         self.max_batch_rows = options.max_batch_rows
         self.use_chat_template = setup.use_chat_template
         self.enable_thinking = setup.enable_thinking
