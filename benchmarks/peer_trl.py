@@ -11,7 +11,12 @@ token-mean (DAPO) loss with clip 0.2, no KL, lr 1e-4 constant, gradient clip 1.0
 (asymrl's math verifier, called in-process by TRL, in asymrl's worker pool by asymrl).
 
 asymrl runs twice: with its default diagnostics and with ``log.logprob_increment=false`` (the one
-extra forward pass it makes that TRL does not). TRL is installed into its own environment,
+extra forward pass it makes that TRL does not). What else differs, by design: asymrl takes the first
+mini-batch's old log-probs from the update's own forward (``train.old_logprobs_from_update``; TRL
+runs its no-grad pass over all 256 rollouts), samples through ``sdpa_gqa`` (``asymrl.attention``: no
+copy of the grouped key / value heads) and decides most rewards in-process, sending SymPy cases to
+its worker pool (TRL calls the reward in-process). TRL runs in fp32 without recomputation, like asymrl
+(its GRPOConfig defaults, bf16 autocast and gradient checkpointing, are turned off). TRL is installed into its own environment,
 ``.cache/peer_trl`` (created on first use: a venv that sees this project's packages through a .pth
 file, plus ``trl`` without dependencies), never into the default install.
 
