@@ -315,3 +315,15 @@ def test_sign_gradient_norms_by_hand_and_the_update_untouched():
     whole_norm = torch.cat([g.flatten() for g in torch.autograd.grad(whole, parameters)]).norm()
     n_pos, n_neg, cos = (norms[f"actor/sign/{k}"] for k in ("grad_norm_pos", "grad_norm_neg", "grad_cos"))
     assert float(whole_norm) == pytest.approx((n_pos**2 + n_neg**2 + 2 * cos * n_pos * n_neg) ** 0.5, rel=1e-4)
+
+
+def test_has_dropout_finds_dropout_modules_and_functional_attention_dropout():
+    """Where the training-mode forward drops anything, old log-probs are not taken from the update."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from asymrl.update import has_dropout
+
+    shape = dict(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
+    assert not has_dropout(LlamaForCausalLM(LlamaConfig(**shape)))
+    assert has_dropout(LlamaForCausalLM(LlamaConfig(attention_dropout=0.1, **shape)))  # functional, in the attention call
+    assert has_dropout(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50, bos_token_id=0, eos_token_id=1)))

@@ -194,7 +194,7 @@ class TrainConfig:
     old_logprobs_from_update: bool = knob(True, "the first mini-batch's old log-probs and entropies from the update's own first "
                                                 "forward, which runs at the sampling policy (no separate pass over those rows; "
                                                 "equal up to floating point). Not where they are read before the update "
-                                                "(entropy advantage, rollout correction, 80/20 rule, mask_truncated): recomputed there")
+                                                "(entropy advantage, rollout correction, 80/20 rule, mask_truncated) or where the model has dropout: recomputed there")
     total_steps: Optional[int] = knob(None, "RL steps (default: epochs over the training set)")
     epochs: int = knob(1, "epochs when total_steps is not set")
     seed: int = knob(42, "seed of data order, sampling and initialisation")

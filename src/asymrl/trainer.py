@@ -37,7 +37,8 @@ from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
 from asymrl.rollout_correction import correction_weights, mismatch_per_rollout, weight_per_rollout
 from asymrl.toy.build import resolve_model_dir
-from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, launched_world_size, load_frozen_policy, release_process_group
+from asymrl.update import (PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, has_dropout, launched_world_size,
+                           load_frozen_policy, release_process_group)
 
 
 class PhaseTimer:
@@ -381,11 +382,12 @@ class Trainer:
     def _old_logprobs_from_update(self) -> bool:
         """Does the update's first forward supply the first mini-batch's old log-probs and entropies
         (``train.old_logprobs_from_update``)? Not where something reads them before the update, nor
-        where the update masks tokens the diagnostics read (``mask_truncated``)."""
+        where the update masks tokens the diagnostics read (``mask_truncated``), nor where dropout
+        makes the update's forward differ from the sampling policy."""
         algorithm = self.config.algorithm
         read_before = (algorithm.entropy_adv_alpha is not None or algorithm.rollout_correction != "none"
                        or algorithm.top_entropy_quantile is not None or algorithm.mask_truncated)
-        return self.config.train.old_logprobs_from_update and not read_before
+        return self.config.train.old_logprobs_from_update and not read_before and not has_dropout(self.updater.model)
 
     # -- validation --------------------------------------------------------------------------------
 

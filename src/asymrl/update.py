@@ -112,6 +112,13 @@ def load_frozen_policy(model_dir, dtype: str, device, trust_remote_code: bool = 
     return PolicyWithLogprobs(prefer_sdpa_gqa(model).requires_grad_(False).eval()).to(device)
 
 
+def has_dropout(model: torch.nn.Module) -> bool:
+    """Does the model drop anything in training mode (a dropout module, or transformers' functional
+    attention dropout)? Then its training-mode log-probs are not its sampling policy's."""
+    modules = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+    return modules or float(getattr(getattr(model, "config", None), "attention_dropout", 0.0) or 0.0) > 0
+
+
 @dataclass
 class RolloutBatch:
     """Right-padded rollouts of one training step on this rank, one row per rollout."""
