@@ -23,7 +23,8 @@ file, plus ``trl`` without dependencies), never into the default install.
 Measured per trainer: seconds per RL step (mean over the steps after the first), generated and
 trained tokens per second, the peak RSS of its process, and greedy accuracy on the first
 ``--eval-problems`` validation problems before and after (the same evaluation for both: asymrl's
-engine and verifier on each trainer's final weights). Writes ``benchmarks/results/peer_trl_cpu.json``.
+engine and verifier on each trainer's final weights). Writes ``benchmarks/results/peer_trl_cpu.json``
+and appends a one-line summary to ``benchmarks/results/peer_trl_cpu_history.jsonl``.
 """
 
 from __future__ import annotations
@@ -183,6 +184,13 @@ def main() -> None:
         record[f"{name}_speedup_over_trl"] = round(record["trl"]["seconds_per_step"] / record[name]["seconds_per_step"], 3)
     out = REPO / "benchmarks" / "results" / "peer_trl_cpu.json"
     out.write_text(json.dumps(record, indent=2))
+    # One line per invocation beside the latest full record: the spread between runs is the noise.
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    summary = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "steps": args.steps,
+               **{f"{name}_s_per_step": record[name]["seconds_per_step"] for name in ("asymrl", "asymrl_no_increment", "trl")},
+               **{key: value for key, value in record.items() if key.endswith("speedup_over_trl")}}
+    with open(out.with_name("peer_trl_cpu_history.jsonl"), "a") as history:
+        history.write(json.dumps(summary) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k.endswith("speedup_over_trl")}))
     print(f"wrote {out}")
 

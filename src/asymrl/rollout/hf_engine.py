@@ -22,7 +22,8 @@ from asymrl.rollout.weight_sync import full_weights_loading
 class TransformersOptions:
     """The config section ``rollout.transformers``."""
 
-    static_cache: bool = field(default=False, metadata={"help": "static KV cache, which lets generate() compile its decode step on GPUs (on CPU it is slower: 8.7k vs 12.8k tok/s, tiny)"})
+    static_cache: bool = field(default=False, metadata={"help": "static KV cache, which lets generate() compile its decode step on GPUs (on CPU it is slower: 8.7k vs 12.8k tok/s, tiny); "
+                                                         "it cannot shrink, so generation is one segment"})
     max_batch_rows: int = field(default=256, metadata={"help": "sequences generated at once (more are split into batches)"})
     segments: int = field(default=4, metadata={"help": "generation in this many segments of max_new_tokens / segments tokens, rows that "
                                                        "ended leaving the batch between them (1: one generate() call, which decodes "
