@@ -146,6 +146,8 @@ class Trainer:
         if config.log.sign_grad_norm_every and self.updater.partitions_parameters:
             raise ConfigError("log.sign_grad_norm_every: the sign-split gradient norms need whole parameters on every "
                               "rank, and DeepSpeed ZeRO-3 shards them; set it to 0 or use ZeRO-2")
+        # Fixed by the config and the model: decided once, not at every step.
+        self.old_logprobs_from_update = self._old_logprobs_from_update()
         # A frozen copy of the initial policy, only when a KL penalty asks for it.
         self.reference = None
         if algorithm.kl_coef > 0:
@@ -293,7 +295,7 @@ class Trainer:
                                   f"{config.rollout.backend!r} reports no log-probs of its samples")
             tensors = collate(completions, self.tokenizer.pad_token_id, with_engine_logprobs=engine_reported)
             batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
-            from_update = self._old_logprobs_from_update()
+            from_update = self.old_logprobs_from_update
             old_logprobs, entropy = self.updater.logprobs(batch, first_row=self.mini_batch_rows if from_update else 0)
             ref_logprobs = self.updater.logprobs(batch, self.reference)[0] if self.reference is not None else None
             mask = batch.response_mask.float()

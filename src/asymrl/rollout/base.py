@@ -8,6 +8,8 @@ trainer recomputes (``asymrl.logprobs``), so the two can be compared token by to
 
 from __future__ import annotations
 
+import bisect
+
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,9 +152,17 @@ def finish(response_ids: list[int], tokenizer, eos_ids: set[int], stop: list[str
             ids = response_ids[: index + 1]
             return ids, tokenizer.decode(ids[:-1], skip_special_tokens=True), "eos"
     text = tokenizer.decode(response_ids, skip_special_tokens=True)
-    found = [(text.index(marker), marker) for marker in stop if marker in text]
-    if found:
-        at, marker = min(found)
-        end = next(k for k in range(1, len(response_ids) + 1) if marker in tokenizer.decode(response_ids[:k], skip_special_tokens=True))
+    found = first_stop(text, stop)
+    if found is not None:
+        at, marker = found
+        # The shortest prefix whose text holds the marker (a longer prefix holds it too: bisection).
+        end = bisect.bisect_left(range(1, len(response_ids) + 1), True,
+                                 key=lambda k: marker in tokenizer.decode(response_ids[:k], skip_special_tokens=True)) + 1
         return response_ids[:end], text[:at], "stop"
     return response_ids, text, "length" if len(response_ids) >= max_new_tokens else "eos"
+
+
+def first_stop(text: str, stop: list[str]) -> tuple[int, str] | None:
+    """Where the earliest of the ``stop`` strings starts in ``text``, and which it is (None: none is in it)."""
+    found = [(text.index(marker), marker) for marker in stop if marker in text]
+    return min(found) if found else None

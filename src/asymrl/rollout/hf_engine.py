@@ -13,7 +13,7 @@ from typing import Iterable
 
 import torch
 
-from asymrl.rollout.base import Completion, EngineSetup, Prompt, RolloutEngine, SamplingParams, finish
+from asymrl.rollout.base import Completion, EngineSetup, Prompt, RolloutEngine, SamplingParams, finish, first_stop
 from asymrl.rollout.registry import register
 from asymrl.rollout.weight_sync import full_weights_loading
 
@@ -138,7 +138,7 @@ class TransformersEngine(RolloutEngine):
         """Has a row's generation so far ended (an EOS token, or a stop string in its text)?"""
         if any(token in self.eos_ids for token in tokens):
             return True
-        return bool(stop) and any(marker in self.tokenizer.decode(tokens, skip_special_tokens=True) for marker in stop)
+        return bool(stop) and first_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop) is not None
 
     @torch.no_grad()
     def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
