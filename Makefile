@@ -34,6 +34,7 @@ test-slow: install
 
 figures: install
 	$(BIN)/python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
+	$(BIN)/python -m asymrl.plots advantage-curves --estimators zoo --group-size 8 --out docs/advantage_curves_zoo.png
 
 # Rebuild a committed base policy bit for bit (PRESET=tiny: ~1.5 minutes on 2 cores; PRESET=paths, the
 # path-finding testbed's: ~3 minutes).

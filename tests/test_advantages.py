@@ -1,4 +1,5 @@
-"""Advantage estimators against their closed forms (PAPER.md sections 2-4)."""
+"""Advantage estimators against their closed forms: the power family, flipped curves and Table 1
+baselines of Gu et al. 2026 (arXiv 2604.04894), ``A+_a(p) = ((1-p)/p)^a``, ``A-_a(p) = -(p/(1-p))^a``."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_asymgrpo_closed_form_every_k(size, alpha_pos, alpha_neg):
         p = k / size
         pos, neg = channel_values("asymgrpo", k, size, alpha_pos=alpha_pos, alpha_neg=alpha_neg)
         if k > 0:
-            # p = 1: the positive channel is 0 for a > 0 and +1 for a = 0 (PAPER.md sec. 2).
+            # p = 1: ((1-p)/p)^a is 0 for a > 0 and +1 for a = 0 (REINFORCE's +1).
             expected = power_pos(p, alpha_pos) if k < size else (1.0 if alpha_pos == 0 else 0.0)
             assert pos == pytest.approx(expected, abs=1e-12), (k, pos, expected)
         if k < size:
@@ -98,7 +99,7 @@ def test_asymgrpo_zero_zero_is_reinforce(size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_grpo_sample_std_is_verl_scaled_curve(size):
-    """verl's GRPO (Bessel std + 1e-6) = sqrt((G-1)/G) x the analytic curve (PAPER.md Table note)."""
+    """verl's GRPO (Bessel std + 1e-6) = sqrt((G-1)/G) x the analytic a = 1/2 curve (population std)."""
     for k in range(size + 1):
         rewards = group(k, size)
         verl = compute("grpo", rewards, std="sample", eps=1e-6)
@@ -140,7 +141,7 @@ def test_flip_boundary_value_at_g8():
 @pytest.mark.parametrize("name", ["ent_decrease", "ent_increase"])
 def test_flipped_curves_closed_form(name, size):
     """The flipped channel is GRPO's curve read at 1 - p, extended linearly at its singular end;
-    the other channel is GRPO's (PAPER.md sec. 3)."""
+    the other channel is GRPO's (Gu et al. 2026's EntDecrease / EntIncrease controls)."""
     flips_positive = name == "ent_decrease"
 
     def flipped(k: int) -> float:  # on the interior grid 0 < k < G

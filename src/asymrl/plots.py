@@ -1,7 +1,9 @@
-"""Figures: the advantage curves of every estimator (the paper's Fig. 1 panels), and the training
-curves of one or more runs (the paper's diagnostics, PAPER.md section 6).
+"""Figures: the advantage curves of every estimator (the paper's Fig. 1 panels, and the other
+published estimators), and the training curves of one or more runs (the diagnostics Gu et al. 2026
+plot: entropy, solved fractions, log-prob increment of correct rollouts, covariance by accuracy).
 
     python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
+    python -m asymrl.plots advantage-curves --estimators zoo --group-size 8 --out docs/advantage_curves_zoo.png
     python -m asymrl.plots run-curves runs/toy_asymgrpo [runs/other ...] --out docs/toy_training.png
 """
 
@@ -9,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+
+import torch  # noqa: E402
 
 from asymrl import advantages  # noqa: E402
 
@@ -33,13 +38,53 @@ CURVES: list[tuple[str, str, dict]] = [
 ]
 
 
-def plot_advantage_curves(group_size: int, out: Path) -> Path:
+def _lengths_wrong_twice(group_size: int) -> dict:
+    grid = advantages.accuracy_grid(group_size)
+    return {"response_lengths": torch.where(grid > 0.5, 1.0, 2.0)}
+
+
+def _batch_of_accuracy(fraction: float) -> Callable[[int], dict]:
+    """A stated batch: one group with round(fraction G) of its G rollouts correct."""
+    def context(group_size: int) -> dict:
+        correct = round(fraction * group_size)
+        return {"batch_rewards": advantages.accuracy_grid(group_size)[correct:correct + 1]}
+    return context
+
+
+# (label, estimator, params, context(G) -> dict or None): the other published estimators. Context
+# left out is channel_curves' stated default: the batch is one group at every accuracy k = 0..G.
+ZOO_CURVES: list[tuple[str, str, dict, Callable[[int], dict] | None]] = [
+    ("RLOO", "rloo", {}, None),
+    ("REINFORCE++-baseline*", "reinforce_pp_baseline", {}, None),
+    ("GPG*", "gpg", {}, None),
+    ("PSR", "psr", {}, None),
+    ("NSR", "nsr", {}, None),
+    ("W-REINFORCE (lam = 0.1)", "w_reinforce", {}, None),
+    ("QAE (K = 0.4)", "qae", {}, None),
+    ("QAE (K = 0.6)", "qae", {"quantile_k": 0.6}, None),
+    ("AsymRE (dV = -0.1)", "asymre", {}, None),
+    ("A-GRAE, batch acc. 1/4", "a_grae", {}, _batch_of_accuracy(0.25)),
+    ("A-GRAE, batch acc. 1/2", "a_grae", {}, _batch_of_accuracy(0.5)),
+    ("A-GRAE, batch acc. 3/4", "a_grae", {}, _batch_of_accuracy(0.75)),
+    ("OPO, equal lengths", "opo", {}, None),
+    ("OPO, wrong 2x longer", "opo", {}, _lengths_wrong_twice),
+]
+
+ZOO_NOTE = ("* batch-coupled: the batch is one group at every accuracy k = 0..G (batch accuracy 1/2). "
+            "A-GRAE: a batch of stated accuracy. OPO: stated response lengths. Panels have their own y scales.")
+
+
+def plot_advantage_curves(group_size: int, out: Path, curves: list | None = None) -> Path:
     """One panel per estimator: A+(p) of correct and A-(p) of wrong rollouts on the grid p = k/G,
-    with GRPO's curve in grey for reference."""
-    curves = [c for c in CURVES if group_size >= 3 or not c[1].startswith("ent_")]
-    columns = 4
-    rows = -(-len(curves) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows), sharex=True, sharey=True)
+    with GRPO's curve in grey for reference. ``curves``: ``CURVES`` (Table 1's estimators, the
+    default, one shared y scale) or ``ZOO_CURVES`` (the other published ones, a y scale per panel)."""
+    zoo = curves is not None and curves is not CURVES
+    entries = [(c[0], c[1], c[2], c[3] if len(c) > 3 else None) for c in (curves or CURVES)]
+    entries = [c for c in entries if group_size >= 3 or not c[1].startswith("ent_")]
+    columns = 5 if zoo else 4
+    rows = -(-len(entries) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows + (0.4 if zoo else 0)),
+                                sharex=True, sharey=not zoo, squeeze=False)
     grid = [k / group_size for k in range(group_size + 1)]
     reference = advantages.channel_curves("grpo", group_size)
 
@@ -47,8 +92,8 @@ def plot_advantage_curves(group_size: int, out: Path) -> Path:
         points = [(p, a) for p, a in zip(grid, values) if a is not None]
         axis.plot([p for p, _ in points], [a for _, a in points], marker="o", markersize=3, **style)
 
-    for axis, (label, name, params) in zip(axes.flat, curves):
-        pos, neg = advantages.channel_curves(name, group_size, **params)
+    for axis, (label, name, params, context) in zip(axes.flat, entries):
+        pos, neg = advantages.channel_curves(name, group_size, context=context(group_size) if context else None, **params)
         for values in reference:
             draw(axis, values, color="0.75", linestyle="--", linewidth=1)
         draw(axis, pos, color="tab:green", linewidth=1.6, label="$A^+$ (correct)")
@@ -56,15 +101,21 @@ def plot_advantage_curves(group_size: int, out: Path) -> Path:
         axis.axhline(0.0, color="grey", linewidth=0.6)
         axis.set_title(label, fontsize=10)
         axis.grid(alpha=0.3)
-    for axis in axes.flat[len(curves):]:
+    for axis in axes.flat[len(entries):]:
         axis.axis("off")
-    for axis in axes[-1]:
-        axis.set_xlabel("group accuracy p = k / G")
+    for axis in axes.flat[len(entries) - columns:len(entries)] if len(entries) > columns else axes[-1]:
+        axis.set_xlabel("group accuracy p = k / G")  # the lowest panel of each column
+        axis.xaxis.set_tick_params(labelbottom=True)
     for axis in axes[:, 0]:
         axis.set_ylabel("advantage")
     axes.flat[0].legend(fontsize=8, loc="upper right")
-    figure.suptitle(f"Advantage curves at G = {group_size} (grey dashed: GRPO)", fontsize=12)
-    figure.tight_layout()
+    title = "Other published estimators" if zoo else "Advantage curves"
+    figure.suptitle(f"{title} at G = {group_size} (grey dashed: GRPO)", fontsize=12)
+    if zoo:
+        figure.text(0.5, 0.005, ZOO_NOTE, ha="center", va="bottom", fontsize=8)
+        figure.tight_layout(rect=(0, 0.03, 1, 1))
+    else:
+        figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     plt.close(figure)
@@ -157,7 +208,7 @@ def _seed_mean_series(runs_records: list[list[dict]], key: str) -> tuple[list[in
     return steps, [sum(series[s] for series in per_run) / len(per_run) for s in steps]
 
 
-# The paper's figures (PAPER.md sec. 6): file name -> (title, metric keys, smoothing).
+# The paper's figures (Gu et al. 2026): file name -> (title, metric keys, smoothing).
 TABLE1_FIGURES = {
     "entropy": ("mean token entropy of the rollouts", ["entropy/all"], 0.6),
     "validation_accuracy": ("validation accuracy, greedy (EMA 0.6)", ["val/accuracy"], 0.6),
@@ -286,13 +337,18 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     curves = commands.add_parser("advantage-curves", help="A+(p) and A-(p) of every estimator")
     curves.add_argument("--group-size", type=int, default=8)
-    curves.add_argument("--out", type=Path, default=Path("docs/advantage_curves.png"))
+    curves.add_argument("--estimators", choices=["table1", "zoo"], default="table1",
+                        help="table1: the paper's estimators; zoo: the other published ones (RLOO, QAE, ...)")
+    curves.add_argument("--out", type=Path, default=None,
+                        help="default docs/advantage_curves.png (table1) or docs/advantage_curves_zoo.png (zoo)")
     runs = commands.add_parser("run-curves", help="the paper's diagnostics over training, for one or more runs")
     runs.add_argument("run_dirs", nargs="+", type=Path)
     runs.add_argument("--out", type=Path, default=Path("docs/training_curves.png"))
     args = parser.parse_args(argv)
     if args.command == "advantage-curves":
-        print(f"wrote {plot_advantage_curves(args.group_size, args.out)}")
+        zoo = args.estimators == "zoo"
+        out = args.out or Path("docs/advantage_curves_zoo.png" if zoo else "docs/advantage_curves.png")
+        print(f"wrote {plot_advantage_curves(args.group_size, out, curves=ZOO_CURVES if zoo else None)}")
     else:
         print(f"wrote {plot_run_curves(args.run_dirs, args.out)}")
 
