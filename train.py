@@ -13,8 +13,8 @@ import sys
 from asymrl.config import ConfigError, parse_args
 
 
-def percent(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+def percent(value, missing: str = "n/a") -> str:
+    return missing if value is None else f"{100 * value:.1f}%"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -30,10 +30,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(2) from None
     summary = trainer.train()
     if trainer.accelerator.is_main_process:
+        start = "not measured (eval.at_start=false)" if not config.eval.at_start else "n/a"
         print(
-            f"\nvalidation accuracy, greedy:  {percent(summary['initial_val_accuracy'])} -> {percent(summary['final_val_accuracy'])}"
+            f"\nvalidation accuracy, greedy:  {percent(summary['initial_val_accuracy'], start)} -> {percent(summary['final_val_accuracy'])}"
             f"  (best {percent(summary['best_val_accuracy'])} at step {summary['best_step']})\n"
-            f"validation accuracy, sampled: {percent(summary['initial_val_sampled_accuracy'])} -> {percent(summary['final_val_sampled_accuracy'])}\n"
+            f"validation accuracy, sampled: {percent(summary['initial_val_sampled_accuracy'], start)} -> {percent(summary['final_val_sampled_accuracy'])}\n"
             f"{summary['steps']} steps in {summary['wall_s']:.0f} s. Run directory: {summary['run_dir']}\n"
             f"  metrics.jsonl, summary.json, best/ (a transformers model), checkpoints/\n"
             f"  tensorboard --logdir {summary['run_dir']}/tensorboard"

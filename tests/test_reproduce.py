@@ -186,6 +186,9 @@ def test_paths_scale_evaluates_by_pass_at_k_and_draws_the_curves(tmp_path, monke
     results = json.loads((tmp_path / "results.json").read_text())["rows"]
     curves = [json.loads((tmp_path / "grpo" / f"seed{seed}" / "eval" / "summary.json").read_text()) for seed in (0, 1)]
     assert [c["problems"] for c in curves] == [12, 12] and set(curves[0]["pass_at_k"]) == {"1", "2"}
+    # Scored as the runs trained: the paths reward and template (the math verifier would score 0 here).
+    assert all((c["task"], c["reward"], c["prompt_template"]) == ("paths", "paths", "{problem}") for c in curves)
+    assert sum(c["pass_at_k"]["2"] for c in curves) > 0  # 24 problem-draws of pass@2 ~ 0.4 each
     assert results["grpo"]["scores"]["paths:test"] == [pytest.approx(100 * c["pass_at_k"]["1"]) for c in curves]
     assert results["grpo"]["pass_at_k"] == [c["pass_at_k"] for c in curves]
     wide = json.loads((tmp_path / "grpo" / "seed0" / "eval_wide" / "summary.json").read_text())

@@ -189,7 +189,7 @@ def test_bad_input_is_one_line_naming_key_or_file(case, tmp_path):
     data = tmp_path / "problems.jsonl"
     data.write_text({"malformed": '{"problem": "1+1", "answer": "2"}\n{"problem": "2+2", "answer": \n',
                      "empty": "", "missing_model": ""}[case])
-    extra = {"malformed": [f"data.train={data}"], "empty": [f"data.train={data}"],
+    extra = {"malformed": ["data.task=toy", f"data.train={data}"], "empty": ["data.task=toy", f"data.train={data}"],
              "missing_model": [f"model.path={tmp_path / 'no' / 'such' / 'model'}"]}[case]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), *SMALL_RUN, f"train.output_dir={tmp_path / 'run'}", *extra],

@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterator, Literal, Optional
 
 import yaml
 
+from asymrl.tasks import MATH_PROMPT
+
 
 def knob(default=None, help: str = "", **kwargs):
     """A config field with its one-line documentation."""
@@ -41,7 +43,8 @@ def sections(factory: Callable[[], dict]):
 
 @dataclass
 class ModelConfig:
-    path: str = knob("toy:tiny", "hub id or local dir; 'toy:tiny' / 'toy:small' = the embedded base policy")
+    path: str = knob("toy:tiny", "hub id or local dir; 'toy:tiny' / 'toy:paths' / 'toy:small' = an embedded base policy "
+                                 "(default: the task's base policy, asymrl.tasks; the math task has none)")
     dtype: Literal["float32", "bfloat16", "float16"] = knob("float32", "weights and compute dtype")
     gradient_checkpointing: bool = knob(False, "recompute activations in backward")
     attn_implementation: Optional[str] = knob(None, "e.g. sdpa, sdpa_gqa, flash_attention_2 (None: transformers' default, with sdpa_gqa for sdpa: asymrl.attention)")
@@ -54,24 +57,29 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    train: str = knob("toy", "training problems: 'toy', a known name (math_train), a JSONL path, or a hub id")
+    task: Optional[str] = knob(None, "the task (asymrl.tasks: its reward, prompt template, answer length, base policy): a registered "
+                                     "name or module:name (default: the task data.train names; math for any other dataset)")
+    train: str = knob("toy", "training problems: a task's split ('toy', 'paths', 'paths:train'), a known name (math_train), "
+                             "a JSONL / JSON / Parquet path, or a hub id")
     train_split: Optional[str] = knob(None, "split of a hub dataset / of the toy task (default: train)")
-    validation: str = knob("toy", "validation problems (same forms as data.train)")
-    validation_split: Optional[str] = knob("validation", "split for validation")
+    validation: str = knob("toy", "validation problems (same forms as data.train; default: the task's: toy, paths, math500)")
+    validation_split: Optional[str] = knob("validation", "split for validation (default: the task's)")
     local_dir: Optional[str] = knob(None, "folder searched first for <name>.jsonl (default: ../shared/data if present)")
     problem_field: str = knob("problem", "field holding the problem text")
     answer_field: str = knob("answer", "field holding the reference answer")
     id_field: str = knob("id", "field holding a unique id")
-    prompt_template: str = knob("{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.",
-                                "user message; {problem} is replaced (the Qwen-math prompt)")
-    use_chat_template: bool = knob(True, "render through the tokenizer's chat template (False: raw prompt for base models)")
+    prompt_template: str = knob(MATH_PROMPT, "user message; {problem} is replaced (default: the task's; the math task's is "
+                                             "the Qwen-math prompt)")
+    use_chat_template: bool = knob(True, "render through the tokenizer's chat template (False: raw prompt for base models; "
+                                         "default: the task's)")
     enable_thinking: Optional[bool] = knob(None, "passed to the chat template (Qwen3: False = non-thinking mode)")
-    max_prompt_tokens: int = knob(512, "prompts longer than this are dropped")
+    max_prompt_tokens: int = knob(512, "training prompts longer than this are dropped (default: the task's)")
 
 
 @dataclass
 class RewardConfig:
-    name: str = knob("math", "reward: a registered name (asymrl.reward.available(); math = the verifier) or module:function")
+    name: str = knob("math", "reward: a registered name (asymrl.reward.available(); math = the verifier) or module:function "
+                             "(default: the task's, with its kwargs)")
     kwargs: dict = knob(dict, "keyword arguments of the reward, checked against its signature (reward.kwargs.NAME=VALUE)")
     timeout_s: float = knob(2.0, "time limit per case; a case that overruns is killed, scores 0 and is counted (reward/timeouts)")
     num_workers: Optional[int] = knob(None, "reward worker processes (default: min(4, CPU count))")
@@ -90,11 +98,12 @@ def _default_engine_options() -> dict:
 
 @dataclass
 class RolloutConfig:
-    backend: str = knob("auto", "rollout engine: auto (vLLM when importable, else transformers) or a registered name (asymrl.rollout.available())")
+    backend: str = knob("auto", "rollout engine: auto (vLLM on a CUDA device when importable, else transformers: on a CPU vLLM is "
+                                         "slower, asymrl.rollout.resolve) or a registered name (asymrl.rollout.available())")
     group_size: int = knob(8, "G: rollouts per prompt")
     temperature: float = knob(1.0, "sampling temperature (**derived**: 1.0)")
     top_p: float = knob(1.0, "nucleus sampling")
-    max_new_tokens: int = knob(4096, "max response length")
+    max_new_tokens: int = knob(4096, "max response length (default: the task's)")
     stop: list = knob(list, "extra stop strings")
     val_temperature: float = knob(0.0, "validation sampling temperature (0 = greedy)")
     val_max_new_tokens: Optional[int] = knob(None, "validation response length (default: max_new_tokens)")
@@ -455,12 +464,59 @@ def build_config(values: dict[str, Any]) -> Config:
             setattr(owner, item.name, _coerce(key, value, annotation))
         except ValueError as error:
             errors.append(str(error))
+    task_problems = apply_task(config, given=set(values)) if not errors else []
     errors += check_estimator_params(config.algorithm) + check_policy_loss_params(config.algorithm)
     if not errors:
-        errors = check_reward_params(config.reward) + validate(config)
+        errors = task_problems + check_reward_params(config.reward) + validate(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     return config
+
+
+# What a task decides (asymrl.tasks.Task field -> config key), where the config does not set it.
+TASK_KEYS = {
+    "prompt_template": "data.prompt_template",
+    "use_chat_template": "data.use_chat_template",
+    "max_prompt_tokens": "data.max_prompt_tokens",
+    "max_new_tokens": "rollout.max_new_tokens",
+    "validation": "data.validation",
+    "validation_split": "data.validation_split",
+}
+
+
+def apply_task(config: Config, given: set[str]) -> list[str]:
+    """Fill what the run's task decides (``asymrl.tasks``) wherever ``given`` (the keys the YAML and
+    the overrides set) does not: the reward and its kwargs, prompt template, chat-template use, prompt
+    and answer lengths, base policy; ``data.task`` records the task's name. Returns problems, each
+    naming its key: an unknown task, or a validation set of another task than the run's."""
+    from asymrl import tasks
+
+    data = config.data
+    try:
+        task = tasks.task_of(data.train, data.task)
+    except KeyError as error:
+        return [f"data.task: {error.args[0]}"]
+    owners = {"data": data, "rollout": config.rollout}
+    for attribute, key in TASK_KEYS.items():
+        if key not in given:
+            section, name = key.split(".")
+            setattr(owners[section], name, getattr(task, attribute))
+    problems = []
+    for key, name in (("data.train", data.train), ("data.validation", data.validation)):
+        named, _ = tasks.parse_data_name(name)
+        if named is not None and named.name != task.name:
+            problems.append(f"{key}: {name!r} is the {named.name} task's data, but the run's task is {task.name} "
+                            f"(data.task={data.task!r}, data.train={data.train!r}): its reward and prompt would score it")
+    if "reward.name" not in given:
+        config.reward.name = task.reward
+        config.reward.kwargs = {**task.reward_kwargs, **config.reward.kwargs}
+    if "model.path" not in given:
+        if task.base_policy is None:
+            problems.append(f"model.path: the {task.name} task has no base policy of its own; name a model (a hub id or a folder)")
+        else:
+            config.model.path = task.base_policy
+    data.task = data.task or task.name
+    return problems
 
 
 def _yaml_scalar(value: Any) -> Any:
@@ -566,6 +622,7 @@ def registry_checks(key: str, registry, name: str) -> list[tuple[bool, str]]:
 def validate(config: Config) -> list[str]:
     """Cross-field checks; each message names its key(s)."""
     from asymrl import advantages, rollout
+    from asymrl.data import FILE_SUFFIXES
     from asymrl.loss import POLICY_LOSSES
 
     a, t, r, m = config.algorithm, config.train, config.rollout, config.model
@@ -585,6 +642,8 @@ def validate(config: Config) -> list[str]:
         (r.temperature > 0, f"rollout.temperature: must be > 0 for training rollouts, got {r.temperature}"),
         (0 < r.top_p <= 1, f"rollout.top_p: must be in (0, 1], got {r.top_p}"),
         (r.max_new_tokens > 0, f"rollout.max_new_tokens: must be > 0, got {r.max_new_tokens}"),
+        *[(not name.endswith(FILE_SUFFIXES) or Path(name).exists(), f"data.{key}: {name}: no such file (from {Path.cwd()})")
+          for key, name in (("train", config.data.train), ("validation", config.data.validation))],
         (t.lr > 0, f"train.lr: must be > 0, got {t.lr}"),
         (a.kl_coef >= 0, f"algorithm.kl_coef: must be >= 0, got {a.kl_coef}"),
         *modulation_problems(a),

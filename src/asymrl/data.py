@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from asymrl.tasks import parse_data_name
+
 # Short name -> (hub id, hub split). Local copies are looked up as <local_dir>/<short name>.jsonl.
 KNOWN_DATASETS = {
     "math_train": ("hendrycks/competition_math", "train"),
@@ -98,27 +100,24 @@ def _normalise(rows: list[dict], where: str, problem_field: str, answer_field: s
     return problems, stats
 
 
+# Where a data name is a file: what ends in one of these and does not exist is a missing file, not a hub id.
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
 def resolve_source(source: str, split: str | None, local_dir: str | Path | None) -> tuple[str, Path | None, str | None]:
-    """(kind, local path, hub split) of a data source name."""
-    if source == "toy" or source.startswith("toy:"):
-        from asymrl.toy.build import ensure_task_data
-
-        split = split or (source.split(":", 1)[1] if ":" in source else "train")
-        paths = ensure_task_data("tiny")
-        if split not in paths:
-            raise DataError(f"the toy task has splits {', '.join(paths)}, not {split!r}")
-        return "file", paths[split], None
-    if source == "paths" or source.startswith("paths:"):
-        from asymrl.toy.paths import ensure_paths_data
-
-        split = split or (source.split(":", 1)[1] if ":" in source else "train")
-        files = ensure_paths_data()
-        if split not in files:
-            raise DataError(f"the paths task has splits {', '.join(files)}, not {split!r}")
-        return "file", files[split], None
+    """(kind, local path, hub split) of a data name: a task's split (``paths:test``, asymrl.tasks), a
+    file, ``<local_dir>/<name>.jsonl``, or a hub dataset."""
+    task, named_split = parse_data_name(source)
+    if task is not None:
+        try:
+            return "file", task.split_file(split or named_split), None
+        except KeyError as error:
+            raise DataError(error.args[0]) from None
     path = Path(source)
     if path.exists():
         return "file", path, split
+    if source.endswith(FILE_SUFFIXES):
+        raise DataError(f"{source}: no such file (from {Path.cwd()})")
     folder = Path(local_dir) if local_dir else default_local_dir()
     if folder is not None and (folder / f"{source}.jsonl").is_file():
         return "file", folder / f"{source}.jsonl", None
@@ -130,7 +129,8 @@ def resolve_source(source: str, split: str | None, local_dir: str | Path | None)
 
 def load_problems(source: str, split: str | None = None, *, problem_field: str = "problem", answer_field: str = "answer",
                   id_field: str = "id", local_dir: str | Path | None = None) -> tuple[list[dict], LoadStats]:
-    """Problems from ``source``: 'toy[:split]', 'paths[:split]', a known short name, a JSONL/JSON/Parquet path, or a hub id."""
+    """Problems from ``source``: a task's split ('toy[:split]', 'paths[:split]'), a known short name, a
+    JSONL / JSON / Parquet path, or a hub id."""
     kind, path, hub_split = resolve_source(source, split, local_dir)
     if kind == "file":
         if path.suffix == ".jsonl":

@@ -307,21 +307,16 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
 
 
 def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str) -> list[str]:
-    """``python -m asymrl.evaluate`` on the run's ``best/`` with the run's prompt, engine and reward,
-    what to evaluate on (``selection``), writing into ``<run>/<folder>/``."""
-    data = run.config.data
+    """``python -m asymrl.evaluate`` on the run's ``best/``, what to evaluate on (``selection``), writing
+    into ``<run>/<folder>/``. Evaluation reads the run's config.yaml beside ``best/`` and scores with
+    the prompt, chat settings and reward the run trained with; the scale sets the answer length."""
     command = [
         sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"), *selection,
-        "--reward", run.config.reward.name,
         "--max-new-tokens", str(scale.eval_max_new_tokens),
         "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
-        "--prompt-template", data.prompt_template, "--seed", str(run.seed), "--out", str(run.directory / folder),
+        "--seed", str(run.seed), "--out", str(run.directory / folder),
     ]
-    command += ["--reward-kwargs", *[f"{k}={v}" for k, v in run.config.reward.kwargs.items()]] if run.config.reward.kwargs else []
-    command += [] if data.use_chat_template else ["--no-chat-template"]
-    command += ["--enable-thinking"] if data.enable_thinking else []
-    command += ["--local-dir", data.local_dir] if data.local_dir else []
-    return command
+    return command + (["--local-dir", run.config.data.local_dir] if run.config.data.local_dir else [])
 
 
 def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc: str = "table 1 runs") -> list[tuple[Run, str]]:

@@ -32,11 +32,11 @@ from asymrl.data import DataError, PromptSampler, load_problems
 from asymrl.loss import PolicyLossConfig, high_entropy_token_mask
 from asymrl.metrics import MetricsLog
 from asymrl.overlong import soft_overlong_penalty, untruncated_response_mask
-from asymrl.prompts import render_prompt
+from asymrl.prompts import context_overflow, render_prompt
 from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
 from asymrl.rollout_correction import correction_weights, mismatch_per_rollout, weight_per_rollout
-from asymrl.toy.build import resolve_model_dir
+from asymrl.toy.build import model_context, resolve_model_dir
 from asymrl.update import (PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, has_dropout, launched_world_size,
                            load_frozen_policy, release_process_group)
 
@@ -160,7 +160,7 @@ class Trainer:
             dtype=rollout.engine_dtype or config.model.dtype,
             device=str(acc.device),
             seed=train.seed + acc.process_index,
-            max_model_len=(config.data.max_prompt_tokens or 512) + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
+            max_model_len=config.data.max_prompt_tokens + max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
         )
         self.log = MetricsLog(self.run_dir, acc, enabled=acc.is_main_process)
         self.state = {"step": 0, "best_val_accuracy": None, "best_step": None, "initial_val_accuracy": None,
@@ -175,18 +175,29 @@ class Trainer:
         val, _ = load_problems(data.validation, data.validation_split, **fields)
         if self.config.eval.max_problems:
             val = val[: self.config.eval.max_problems]
-        too_long = [p for p in train if len(self.tokenizer(self._prompt(p), add_special_tokens=False)["input_ids"]) > data.max_prompt_tokens]
-        if too_long:
-            ids = {id(p) for p in too_long}
-            train = [p for p in train if id(p) not in ids]
+        train_lengths = [self._prompt_tokens(p) for p in train]
+        too_long = sum(length > data.max_prompt_tokens for length in train_lengths)
+        train = [p for p, length in zip(train, train_lengths) if length <= data.max_prompt_tokens]
         if len(train) < self.config.train.prompts_per_step:
-            raise DataError(f"data.train={data.train!r}: {len(train)} usable problems ({train_stats}; {len(too_long)} longer than "
-                            f"data.max_prompt_tokens) cannot fill train.prompts_per_step={self.config.train.prompts_per_step}")
+            raise DataError(f"data.train={data.train!r}: {len(train)} usable problems ({train_stats}; {too_long} longer than "
+                            f"data.max_prompt_tokens={data.max_prompt_tokens} with data.prompt_template={data.prompt_template!r}) "
+                            f"cannot fill train.prompts_per_step={self.config.train.prompts_per_step}")
         if not val:
             raise DataError(f"data.validation={data.validation!r}: no validation problems")
-        self.accelerator.print(f"data: {len(train)} training problems ({train_stats}; {len(too_long)} dropped as longer than "
+        rollout = self.config.rollout
+        longest = max(max(length for length in train_lengths if length <= data.max_prompt_tokens),
+                      max(self._prompt_tokens(p) for p in val))
+        overflow = context_overflow(longest, max(rollout.max_new_tokens, rollout.val_max_new_tokens or 0),
+                                    model_context(self.model_dir, self.config.model.trust_remote_code), data.prompt_template)
+        if overflow:
+            raise ConfigError(f"data.prompt_template / rollout.max_new_tokens ({self.config.model.path}, task "
+                              f"{data.task}): {overflow}")
+        self.accelerator.print(f"data: {len(train)} training problems ({train_stats}; {too_long} dropped as longer than "
                                f"data.max_prompt_tokens={data.max_prompt_tokens}), {len(val)} validation problems")
         return train, val
+
+    def _prompt_tokens(self, problem: dict) -> int:
+        return len(self.tokenizer(self._prompt(problem), add_special_tokens=False)["input_ids"])
 
     def _prompt(self, problem: dict) -> str:
         data = self.config.data
@@ -467,7 +478,7 @@ class Trainer:
     def _validate_and_keep_best(self, step: int, log: bool = True, sampled: bool = False) -> dict[str, float]:
         results = self.validate(sampled)
         accuracy = results["val/accuracy"]
-        if self.state["initial_val_accuracy"] is None:
+        if step == 0:  # before any training (eval.at_start); a run without it has no initial accuracy
             self.state["initial_val_accuracy"] = accuracy
             self.state["initial_val_sampled_accuracy"] = results.get("val/sampled_accuracy")
         self.state["final_val_accuracy"] = accuracy

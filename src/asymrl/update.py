@@ -369,10 +369,12 @@ class PolicyUpdater:
         if config.max_tokens_per_micro_batch is None:
             return [rows[start : start + config.micro_batch_size] for start in range(0, len(rows), config.micro_batch_size)]
         lengths = batch.attention_mask[rows].sum(dim=1).tolist()
-        count = micro_batches_needed(lengths, config.max_tokens_per_micro_batch)
+        count = micro_batches_needed(lengths, config.max_tokens_per_micro_batch) if lengths else 0
         if self.accelerator.num_processes > 1:
             needed = torch.tensor([count], device=self.accelerator.device)
             count = int(self.accelerator.reduce(needed, reduction="max"))
+        if not lengths:  # no rows: e.g. the log-prob pass when the update's forward supplies its only mini-batch
+            return []
         return [rows[group] for group in token_budget_micro_batches(lengths, config.max_tokens_per_micro_batch, count)]
 
     def _micro_batches(self, batch: RolloutBatch, rows: torch.Tensor) -> Iterator[tuple[torch.Tensor, RolloutBatch]]:

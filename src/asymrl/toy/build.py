@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
 from asymrl.prompts import render_prompt
-from asymrl.toy import cache_root, ensure_generated
-from asymrl.toy.task import write_splits
+from asymrl.toy import cache_root
 from asymrl.toy.tokenizer import build_tokenizer
 
 VERSION = "v3"
@@ -52,7 +51,7 @@ class Preset:
     weight_decay: float = 0.01
     max_positions: int = 160
     level_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    task: str = "arithmetic"  # the task it is warm-started on: arithmetic (asymrl.toy.task) or paths (asymrl.toy.paths)
+    task: str = "toy"  # the task (asymrl.tasks) it is warm-started on: toy (arithmetic, asymrl.toy.task) or paths (asymrl.toy.paths)
 
 
 PRESETS = {
@@ -75,22 +74,11 @@ PRESETS = {
 COMMITTED = ("tiny", "paths")
 
 
-def task_data_dir(preset: str) -> Path:
-    return cache_root() / f"{preset}-{VERSION}" / "data"
-
-
-def ensure_task_data(preset: str = "tiny", seed: int = 0) -> dict[str, Path]:
-    """The task's sft / train / validation / test JSONL files, generated into the cache on first use."""
-    return ensure_generated(task_data_dir(preset), ("sft", "train", "validation", "test"), lambda folder: write_splits(folder, seed))
-
-
 def task_files(preset_name: str) -> dict[str, Path]:
     """The sft / train / validation / test files of the task a preset is warm-started on."""
-    if PRESETS[preset_name].task == "paths":
-        from asymrl.toy.paths import ensure_paths_data
+    from asymrl import tasks
 
-        return ensure_paths_data()
-    return ensure_task_data(preset_name)
+    return dict(tasks.get(PRESETS[preset_name].task).files())
 
 
 def ensure_base_policy(preset: str = "tiny") -> Path:
@@ -111,6 +99,14 @@ def resolve_model_dir(path: str) -> Path | str:
     if path.startswith("toy:"):
         return ensure_base_policy(path.split(":", 1)[1])
     return path
+
+
+def model_context(model_dir, trust_remote_code: bool = False) -> int | None:
+    """The positions a model was built for (its config's ``max_position_embeddings``; None when it
+    states none)."""
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code), "max_position_embeddings", None)
 
 
 def model_config(preset: Preset, tokenizer) -> LlamaConfig:

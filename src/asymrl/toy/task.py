@@ -1,4 +1,5 @@
-"""A math task with worked solutions, deterministic by seed, in the schema of ../shared/data.
+"""A math task with worked solutions, deterministic by seed, in the schema of the math benchmarks
+(``problem``, ``answer``, plus ``solution`` and ``level``).
 
 Four levels, each answer in a form the verifier must handle:
 
@@ -21,6 +22,8 @@ import json
 import math
 import random
 from pathlib import Path
+
+from asymrl.toy import cache_root, ensure_generated
 
 LEVELS = (1, 2, 3, 4)
 
@@ -178,3 +181,18 @@ def write_splits(out_dir: Path, seed: int = 0, sizes: dict[str, int] | None = No
                 handle.write(json.dumps(problem) + "\n")
         paths[split] = path
     return paths
+
+
+# The version of the generated data: a change to the generators must bump it (the cache is keyed by it).
+VERSION = "v3"
+SPLITS = tuple(DEFAULT_SIZES)
+
+
+def data_dir() -> Path:
+    """The cache folder of the task's splits (generated from seed 0)."""
+    return cache_root() / f"tiny-{VERSION}" / "data"
+
+
+def ensure_task_data() -> dict[str, Path]:
+    """The task's sft / train / validation / test JSONL files, generated into the cache on first use."""
+    return ensure_generated(data_dir(), SPLITS, lambda folder: write_splits(folder, 0))
