@@ -1,13 +1,25 @@
-"""Shared test set-up: no hub access (this machine and CI are offline), quiet tokenizers, and the
-shared data (``../shared/data``) visible only to tests marked ``shared_data``.
+"""Shared test set-up: no hub access (this machine and CI are offline), quiet tokenizers, the shared
+data (``../shared/data``) visible only to tests marked ``shared_data``, and every registry restored
+after each test.
 
 A fresh clone has no ``../shared`` beside it, so a test that needs the data must say so with
-``@pytest.mark.shared_data`` (it is then skipped there, with the reason). Every other test runs with
-the data hidden (``ASYMRL_DATA_DIR`` set empty, inherited by child processes), so one that silently
-depends on the data fails here and in CI too, not only on a user's fresh clone.
+``@pytest.mark.shared_data`` (it is then skipped there, with the reason). The data is hidden for the
+whole session (``ASYMRL_DATA_DIR`` set empty when this file is imported, before any fixture runs and
+any child process starts), so one that silently depends on it fails here and in CI too, not only on a
+user's fresh clone; module-scoped fixtures and the processes they launch see it hidden as well. A test
+marked ``shared_data`` gets the folder named explicitly (``ASYMRL_DATA_DIR=../shared/data``) for its
+own duration.
+
+Registries (``asymrl.registry.Registry``: estimators, policy losses, rewards, rollout engines,
+diagnostics, tasks, ...) and accelerate's tracker registry are module-level state: the autouse
+``restore_registries`` fixture snapshots them before each test and restores them after, so a test may
+register what it likes and no other test sees it, whether it passes or fails.
 """
 
+import importlib
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +35,41 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Hidden for the whole session (inherited by every child process); see the module docstring.
+os.environ["ASYMRL_DATA_DIR"] = ""
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "asymrl"
+_REGISTRY_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*\s*(?::[^=\n]+)?=\s*Registry\(", re.MULTILINE)
+
+
+def registry_modules() -> list[str]:
+    """The asymrl modules that define a module-level ``Registry`` (found in the source, so a registry
+    added later is covered without a change here)."""
+    names = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        if _REGISTRY_ASSIGNMENT.search(path.read_text()):
+            parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+# Imported now, so that every registry exists (with its built-in entries) before the first snapshot.
+for _module in registry_modules():
+    importlib.import_module(_module)
+
+
+def live_registries() -> list:
+    """Every ``Registry`` instance held at module level by an imported asymrl module."""
+    from asymrl.registry import Registry
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "asymrl" or name.startswith("asymrl.")):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Registry):
+                found[id(value)] = value
+    return list(found.values())
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,6 +82,24 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def hide_shared_data_unless_marked(request, monkeypatch):
-    if request.node.get_closest_marker("shared_data") is None:
-        monkeypatch.setenv("ASYMRL_DATA_DIR", "")
+def show_shared_data_when_marked(request, monkeypatch):
+    if request.node.get_closest_marker("shared_data") is not None:
+        monkeypatch.setenv("ASYMRL_DATA_DIR", str(SHARED_DATA))
+
+
+@pytest.fixture(autouse=True)
+def restore_registries():
+    """Every registry's entries, and accelerate's tracker classes, as they were before the test."""
+    from accelerate import tracking
+
+    registries = live_registries()
+    # Registry keeps its entries in ``_entries``; restored in place, so every reference to the
+    # registry (bound methods such as ``available``) sees the restored entries.
+    saved = [(registry, dict(registry._entries)) for registry in registries]
+    trackers = dict(tracking.LOGGER_TYPE_TO_CLASS)
+    yield
+    for registry, entries in saved:
+        registry._entries.clear()
+        registry._entries.update(entries)
+    tracking.LOGGER_TYPE_TO_CLASS.clear()
+    tracking.LOGGER_TYPE_TO_CLASS.update(trackers)

@@ -129,8 +129,14 @@ def test_dr_grpo_is_mean_centred():
 
 
 def test_flip_boundary_value_at_g8():
+    # The flipped positive channel at G = 8 is sqrt(p / (1 - p)): sqrt(3) at p = 6/8 and sqrt(7) at
+    # p = 7/8 (the code's values, by hand); extended linearly through them to p = 1: 2 sqrt(7) - sqrt(3).
+    assert channel_values("ent_decrease", 6, 8)[0] == pytest.approx(math.sqrt(3), abs=1e-12)
+    assert channel_values("ent_decrease", 7, 8)[0] == pytest.approx(math.sqrt(7), abs=1e-12)
+    # Mirrored for the flipped negative channel, -sqrt((1 - p) / p): -sqrt(7) at 1/8, -sqrt(3) at 2/8.
+    assert channel_values("ent_increase", 1, 8)[1] == pytest.approx(-math.sqrt(7), abs=1e-12)
+    assert channel_values("ent_increase", 2, 8)[1] == pytest.approx(-math.sqrt(3), abs=1e-12)
     boundary = 2 * math.sqrt(7) - math.sqrt(3)
-    assert boundary == pytest.approx(3.5595, abs=1e-4)
     pos, neg = channel_values("ent_decrease", 8, 8)
     assert pos == pytest.approx(boundary, abs=1e-12) and neg is None
     pos, neg = channel_values("ent_increase", 0, 8)
@@ -218,14 +224,12 @@ def test_register_custom_estimator():
     def double(rewards: torch.Tensor, scale: float = 2.0) -> torch.Tensor:
         return (rewards * 2 - 1) * scale
 
-    try:
-        assert name in advantages.available()
-        assert advantages.parameters(name) == {"scale": 2.0}
-        assert torch.equal(compute(name, group(1, 2), scale=3.0), torch.tensor([[3.0, -3.0]], dtype=torch.float64))
-        with pytest.raises(ValueError, match="already registered"):
-            advantages.register(name)(double)
-    finally:
-        advantages.ESTIMATORS.unregister(name)
+    # (removed after the test by conftest's restore_registries)
+    assert name in advantages.available()
+    assert advantages.parameters(name) == {"scale": 2.0}
+    assert torch.equal(compute(name, group(1, 2), scale=3.0), torch.tensor([[3.0, -3.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="already registered"):
+        advantages.register(name)(double)
 
 
 def test_the_papers_estimators_are_all_registered():
@@ -276,12 +280,28 @@ def test_grpo_is_zero_mean_unit_std_on_mixed_groups(rows):
 @settings(max_examples=100, deadline=None)
 @given(rows=binary_groups, alpha=st.floats(min_value=0.05, max_value=2.0))
 def test_positive_channel_shrinks_as_accuracy_rises(rows, alpha):
-    """For a > 0, A+ decreases in p and |A-| increases in p (the 'modulation' of sec. 2)."""
-    size = len(rows[0])
-    pos = [channel_values("asymgrpo", k, size, alpha_pos=alpha, alpha_neg=alpha)[0] for k in range(1, size + 1)]
-    neg = [channel_values("asymgrpo", k, size, alpha_pos=alpha, alpha_neg=alpha)[1] for k in range(0, size)]
-    assert all(a > b for a, b in zip(pos, pos[1:]))
-    assert all(a > b for a, b in zip(neg, neg[1:]))
+    """For a > 0, A+ decreases in p and |A-| increases in p (the 'modulation' of sec. 2): on the drawn
+    groups themselves, each rollout's advantage is the closed form at its group's accuracy, and across
+    groups a higher accuracy gives a smaller A+ and a more negative A-."""
+    rewards = torch.tensor(rows, dtype=torch.float64)
+    adv = compute("asymgrpo", rewards, alpha_pos=alpha, alpha_neg=alpha)
+    size = rewards.shape[1]
+    pos, neg = {}, {}  # group accuracy -> the value every correct / wrong rollout of such a group gets
+    for row, row_adv in zip(rows, adv.tolist()):
+        correct = int(sum(row))
+        p = correct / size
+        for reward, value in zip(row, row_adv):
+            if reward == 1.0:
+                assert value == pytest.approx(power_pos(p, alpha) if correct < size else 0.0, abs=1e-12)
+                pos[p] = value
+            else:
+                assert value == pytest.approx(power_neg(p, alpha) if correct > 0 else 0.0, abs=1e-12)
+                neg[p] = value
+    # Interior accuracies only: the channel is 0 (not the limit of the curve) where the group is uniform.
+    pos_values = [pos[p] for p in sorted(pos) if p < 1]
+    neg_values = [neg[p] for p in sorted(neg) if p > 0]
+    assert all(a > b for a, b in zip(pos_values, pos_values[1:]))
+    assert all(a > b for a, b in zip(neg_values, neg_values[1:]))
 
 
 @settings(max_examples=100, deadline=None)

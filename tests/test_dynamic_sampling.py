@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_trainer import one_step_in_process
+from helpers import one_step_in_process
 
 from asymrl.advantages import informative_groups
 from asymrl.config import ConfigError, build_config

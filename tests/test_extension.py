@@ -60,18 +60,14 @@ def scaled_reinforce(rewards: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
 @pytest.fixture
 def extensions():
-    """Registers this module's extensions as a user's module would (removed after the test, so that
-    no other test sees them)."""
+    """Registers this module's extensions as a user's module would (conftest's restore_registries
+    removes them after the test, passed or failed, so that no other test sees them)."""
     rollout.register("recording")(RecordingEngine)
     metrics.diagnostic("response_tokens_total", summaries=[
         Summary("response_tokens_total_mean", "extension/response_tokens_total", "response tokens"),
     ])(response_tokens_total)
     advantages.register("scaled_reinforce")(scaled_reinforce)
     reward.register("always_right")(reward_functions.constant)  # workers import it as reward_functions:constant
-    yield
-    for registry, name in ((rollout.ENGINES, "recording"), (metrics.DIAGNOSTICS, "response_tokens_total"),
-                           (advantages.ESTIMATORS, "scaled_reinforce"), (reward.REWARDS, "always_right")):
-        registry.unregister(name)
 
 
 def extension_config(output_dir, *overrides: str) -> Config:

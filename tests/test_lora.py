@@ -137,8 +137,7 @@ def test_a_checkpoint_resumes_the_adapters(stepped, policy_dir, tmp_path):
 
 def test_a_lora_run_resumes_with_its_counters_and_leaves_a_loadable_best(tmp_path):
     """train.py's path with model.lora_rank: one step and a checkpoint, then a second run resumes it."""
-    from test_metrics import tensorboard_scalars
-    from test_trainer import SMALL_RUN
+    from helpers import SMALL_RUN, tensorboard_scalars
 
     from asymrl.config import parse_args
     from asymrl.metrics import read_metrics

@@ -178,7 +178,7 @@ def test_a_registered_policy_loss_variant_is_chosen_by_name():
     assert metrics["negative_frac"] == pytest.approx(0.5)
     with pytest.raises(KeyError, match="unknown policy loss 'nope'"):
         policy_loss(logp, logp, advantages, mask, PolicyLossConfig(variant="nope"))
-    POLICY_LOSSES.unregister("test_scaled_pg")
+    # (test_scaled_pg is removed after the test by conftest's restore_registries)
 
 
 # -- entropy controls through the loss (issue 13): closed forms on small tensors ----------------------
@@ -250,7 +250,15 @@ def test_gspo_uses_one_clipped_ratio_per_sequence():
     (loss * mask).sum().backward()
     # clipped sequence: no gradient; the other: d(-A s_i,t)/d logp_t = -A s_i = 2 on each token
     torch.testing.assert_close(logp.grad, torch.tensor([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], dtype=torch.float64))
-    assert s0 > 1 + 4e-4
+    # Bounds wide enough that nothing binds: sequence 0's loss is -A s0 with s0 = e^0.1 by hand (the
+    # mean over its 2 valid tokens, its padding's 9.0 left out), and each valid token's gradient -A s0.
+    logp.grad = None
+    loss, active = POLICY_LOSSES.get("gspo")(logp, old, adv, mask, eps_low=0.2, eps_high=0.2, dual_clip=None,
+                                              seq_eps_low=0.5, seq_eps_high=0.5)
+    assert loss[0, :2].tolist() == pytest.approx([-s0, -s0], rel=1e-12)
+    assert not active["clip_frac_high"].any() and not active["clip_frac_low"].any()
+    (loss * mask).sum().backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[-s0, -s0, 0.0], [2.0, 2.0, 2.0]], dtype=torch.float64))
 
 
 def test_high_entropy_token_mask_keeps_the_top_share():

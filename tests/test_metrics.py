@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tensorboard_scalars
 
 from asymrl import metrics
 from asymrl.checkpoint import checkpoint_dir, complete_checkpoints, resolve_resume
@@ -52,15 +53,6 @@ def test_logprob_increment_and_advantage_statistics():
     stats = metrics.advantage_statistics(torch.tensor([[0.5, -1.0, 0.0]]), rewards)
     assert stats["advantage/pos_max"] == 0.5 and stats["advantage/pos_min"] == 0.0
     assert stats["advantage/neg_mean"] == -1.0 and stats["advantage/zero_frac"] == pytest.approx(1 / 3)
-
-
-def tensorboard_scalars(logdir, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of a scalar as TensorBoard shows it (events purged by a restart left out)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(logdir))
-    events.Reload()
-    return [(event.step, event.value) for event in events.Scalars(tag)]
 
 
 def test_metrics_log_writes_jsonl_then_tensorboard_and_a_resume_truncates_both(tmp_path):
@@ -132,12 +124,15 @@ def test_combine_rank_metrics_over_ranks_holding_different_keys():
     assert metrics.reduce_rank_metrics(RANK_METRICS[0]) == dict(sorted(RANK_METRICS[0].items()))
 
 
-def _reduce_on_rank(rank: int, port: int, out_dir: str) -> None:
+def _reduce_on_rank(rank: int, out_dir: str) -> None:
     import json
     import os
 
     os.environ["OMP_NUM_THREADS"] = "1"
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    # The ranks meet through a file in the test's own folder: no port is chosen here (one found free,
+    # released and then bound again could be taken in between by another process).
+    store = Path(out_dir) / "rendezvous"
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     combined = metrics.reduce_rank_metrics(RANK_METRICS[rank], summed={"reward/verifier_timeouts"})
     torch.distributed.destroy_process_group()
     (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(combined))
@@ -146,12 +141,8 @@ def _reduce_on_rank(rank: int, port: int, out_dir: str) -> None:
 @pytest.mark.distributed
 def test_reduce_rank_metrics_over_two_gloo_processes_with_different_keys(tmp_path):
     import json
-    import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    torch.multiprocessing.spawn(_reduce_on_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    torch.multiprocessing.spawn(_reduce_on_rank, args=(str(tmp_path),), nprocs=2, join=True)
     for rank in (0, 1):
         assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == COMBINED
 

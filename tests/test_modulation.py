@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from test_trainer import run_train
+from helpers import run_train
 
 from asymrl.config import ConfigError, build_config
 from asymrl.metrics import read_metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_trainer import one_step_in_process
+from helpers import one_step_in_process
 
 from asymrl.config import ConfigError, build_config
 from asymrl.overlong import soft_overlong_penalty, untruncated_response_mask

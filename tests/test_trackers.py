@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_metrics import tensorboard_scalars
-from test_trainer import run_train
+from helpers import run_train, tensorboard_scalars
 
 from asymrl.config import ConfigError, build_config
 from asymrl.metrics import read_metrics, tracker_key

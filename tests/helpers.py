@@ -1,0 +1,86 @@
+"""Helpers shared by several test files (no test file imports another): the small toy run the
+trainer tests use, run as a ``train.py`` process or as one step in this process, and TensorBoard's
+view of a logged scalar."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_RUN = [
+    "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "eval.max_problems=48",
+    "rollout.backend=transformers", "rollout.max_new_tokens=48", "rollout.group_size=4",
+    "train.prompts_per_step=8", "train.mini_batch_prompts=4", "train.micro_batch_size=8", "train.lr=5e-5", "train.seed=3",
+    "eval.every_steps=3", "eval.sampled_n=2", "log.progress_bar=false",
+]
+
+
+def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True, env: dict | None = None):
+    """``train.py`` with ``SMALL_RUN`` and ``extra`` overrides in a child process; with ``wait`` its
+    ``summary.json`` (the process must succeed), else the running process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "DS_ACCELERATOR": "cpu", **(env or {})}
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
+    command = (launch or [sys.executable]) + [str(ROOT / "train.py"), *SMALL_RUN, f"train.output_dir={output_dir}", *extra]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return process
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    return json.loads((output_dir / "summary.json").read_text())
+
+
+def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
+    """One trainer step in this process; returns its metrics and what the update received."""
+    from asymrl import trainer as trainer_module
+    from asymrl.config import parse_args
+
+    config = parse_args([*SMALL_RUN, "train.prompts_per_step=4", "train.mini_batch_prompts=4", "rollout.max_new_tokens=24",
+                         "log.trackers=[]", "eval.at_start=false", f"train.output_dir={tmp_path}", *extra])
+    trainer = trainer_module.Trainer(config)
+    seen: dict = {}
+    compute, generate, update = trainer_module.estimators.compute, trainer.engine.generate, trainer.updater.update
+    logprobs = trainer.updater.logprobs
+
+    def recording_compute(*args, **kwargs):
+        seen["rollout_advantage"] = compute(*args, **kwargs)
+        return seen["rollout_advantage"]
+
+    def recording_generate(prompts, params):
+        seen["groups"] = generate(prompts, params)
+        return seen["groups"]
+
+    def recording_update(batch, token_advantage, old_logprobs, *args, **kwargs):
+        seen.update(batch=batch, token_advantage=token_advantage, old_logprobs=old_logprobs)
+        return update(batch, token_advantage, old_logprobs, *args, **kwargs)
+
+    def recording_logprobs(batch, policy=None, first_row=0):
+        result = logprobs(batch, policy, first_row)
+        seen.setdefault("old_entropy", result[1])  # the first pass: the old policy's
+        seen.setdefault("first_row", first_row)
+        return result
+
+    monkeypatch.setattr(trainer.updater, "logprobs", recording_logprobs)
+    monkeypatch.setattr(trainer_module.estimators, "compute", recording_compute)
+    monkeypatch.setattr(trainer.engine, "generate", recording_generate)
+    monkeypatch.setattr(trainer.updater, "update", recording_update)
+    try:
+        seen["metrics"] = trainer.step(0, trainer.sampler.next_batch())
+        seen["sampler_state"] = trainer.sampler.state_dict()
+        seen["attn_implementation"] = trainer.updater.model.config._attn_implementation
+    finally:
+        trainer.reward.close()
+        trainer.engine.close()
+    return seen
+
+
+def tensorboard_scalars(logdir, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a scalar as TensorBoard shows it (events purged by a restart left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
