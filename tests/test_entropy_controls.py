@@ -80,7 +80,7 @@ def test_against_reference_by_hand():
     assert study.against_reference([1.0], [0.0, 0.5])[2] == "one seed: no verdict"
 
 
-def test_the_page_from_finished_runs(tmp_path):
+def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     """Two methods x two seeds with hand-made metrics: the table, the verdict against GRPO, the
     gradient-share column (mean over the steps that logged it) and the figures."""
     runs = study.plan(study.SCALE, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
@@ -97,10 +97,51 @@ def test_the_page_from_finished_runs(tmp_path):
         (run.directory / "eval" / "summary.json").write_text(json.dumps({"data": "paths:test", "pass_at_k": {"1": score, "2": score + 0.1}}))
     results = study.study_results(runs)
     assert results["grpo_clip_cov"]["diagnostics"][1]["grad_share_pos"] == pytest.approx(0.52)
+    built = record_figures(monkeypatch)
     report = study.write_report(results, runs, tmp_path, wall_s=600.0, linked=[]).read_text()
     assert "| GRPO w/ Clip-Cov | 2 | 31.5 ± 0.7 | 40.0 | 0.410 ± 0.014 | 0.410 ± 0.014 | 0.51 ± 0.01 | 50.0 ± 0.0 | 4.0 ± 0.0 |" in report
     found = {c["quantity"]: c for c in json.loads((tmp_path / "results.json").read_text())["comparisons"] if c["row"] == "grpo_clip_cov"}
     assert found["entropy (mean)"]["verdict"] == "above" and found["entropy (mean)"]["difference"] == pytest.approx(0.1)
     assert found["test pass@1"]["verdict"] == "within noise"
     for name in ("entropy", "validation_accuracy", "gradient_share", "pass_at_k"):
-        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # What the figures plot: each row's mean over its two seeds (the EMA of a constant is that constant).
+    steps = list(range(1, 31))
+    assert plotted(built["entropy"].axes[0]) == {"GRPO": (steps, pytest.approx([0.31] * 30)),
+                                                 "GRPO w/ Clip-Cov": (steps, pytest.approx([0.41] * 30))}
+    assert plotted(built["validation_accuracy"].axes[0]) == {"Base policy (toy:paths)": ([0], pytest.approx([0.3])),
+                                                             "GRPO": (steps, pytest.approx([0.4] * 30)),
+                                                             "GRPO w/ Clip-Cov": (steps, pytest.approx([0.4] * 30))}
+    assert plotted(built["gradient_share"].axes[0]) == {"GRPO": ([10, 20, 30], pytest.approx([0.41] * 3)),
+                                                        "GRPO w/ Clip-Cov": ([10, 20, 30], pytest.approx([0.51] * 3))}
+    # pass@k: a panel per trained row, its seeds' mean after RL over the base's (scores 0.30 / 0.31 + 0.01 x seed).
+    panels = {axis.get_title(): plotted(axis) for axis in built["pass_at_k"].axes if axis.get_visible()}
+    assert panels["GRPO"]["after RL"] == ([1, 2], pytest.approx([0.305, 0.405]))
+    assert panels["GRPO w/ Clip-Cov"]["after RL"] == ([1, 2], pytest.approx([0.315, 0.415]))
+    assert panels["GRPO"]["Base policy (toy:paths)"] == ([1, 2], pytest.approx([0.205, 0.305]))
+
+
+def record_figures(monkeypatch) -> dict:
+    """The figures the page's plots build (name -> matplotlib figure), recorded as they are built."""
+    from asymrl import plots
+
+    built: dict = {}
+    table1_figures, pass_at_k_figure = plots.table1_figures, plots.pass_at_k_figure
+
+    def recording_table1_figures(*args, **kwargs):
+        built.update(table1_figures(*args, **kwargs))
+        return built
+
+    def recording_pass_at_k_figure(*args, **kwargs):
+        built["pass_at_k"] = pass_at_k_figure(*args, **kwargs)
+        return built["pass_at_k"]
+
+    monkeypatch.setattr(plots, "table1_figures", recording_table1_figures)
+    monkeypatch.setattr(plots, "pass_at_k_figure", recording_pass_at_k_figure)
+    return built
+
+
+def plotted(axis) -> dict:
+    """Label -> (x values, y values) of each labelled line of a matplotlib axis."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()
+            if not line.get_label().startswith("_")}

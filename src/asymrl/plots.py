@@ -5,6 +5,9 @@ plot: entropy, solved fractions, log-prob increment of correct rollouts, covaria
     python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
     python -m asymrl.plots advantage-curves --estimators zoo --group-size 8 --out docs/advantage_curves_zoo.png
     python -m asymrl.plots run-curves runs/toy_asymgrpo [runs/other ...] --out docs/toy_training.png
+
+Each ``plot_*`` function writes a PNG of the figure that its ``*_figure(s)`` function builds and
+returns open (for reading its data back) without writing anything.
 """
 
 from __future__ import annotations
@@ -74,7 +77,20 @@ ZOO_NOTE = ("* batch-coupled: the batch is one group at every accuracy k = 0..G 
             "A-GRAE: a batch of stated accuracy. OPO: stated response lengths. Panels have their own y scales.")
 
 
+def _save(figure, out: Path, dpi: int) -> Path:
+    """Write ``figure`` to ``out`` (its folder created) and close it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=dpi)
+    plt.close(figure)
+    return out
+
+
 def plot_advantage_curves(group_size: int, out: Path, curves: list | None = None) -> Path:
+    """``advantage_curves_figure`` written to ``out``."""
+    return _save(advantage_curves_figure(group_size, curves), out, dpi=120)
+
+
+def advantage_curves_figure(group_size: int, curves: list | None = None):
     """One panel per estimator: A+(p) of correct and A-(p) of wrong rollouts on the grid p = k/G,
     with GRPO's curve in grey for reference. ``curves``: ``CURVES`` (Table 1's estimators, the
     default, one shared y scale) or ``ZOO_CURVES`` (the other published ones, a y scale per panel)."""
@@ -116,10 +132,7 @@ def plot_advantage_curves(group_size: int, out: Path, curves: list | None = None
         figure.tight_layout(rect=(0, 0.03, 1, 1))
     else:
         figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
+    return figure
 
 
 def ema(values: list[float], smoothing: float = 0.6) -> list[float]:
@@ -157,6 +170,11 @@ def _by_accuracy(records: list[dict], prefix: str) -> tuple[list[float], list[fl
 
 
 def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
+    """``run_curves_figure`` written to ``out``."""
+    return _save(run_curves_figure(run_dirs), out, dpi=110)
+
+
+def run_curves_figure(run_dirs: list[Path]):
     """One panel per diagnostic, one colour per run; validation accuracy with its EMA."""
     from asymrl.metrics import read_metrics
 
@@ -195,10 +213,7 @@ def plot_run_curves(run_dirs: list[Path], out: Path) -> Path:
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out
+    return figure
 
 
 def _seed_mean_series(runs_records: list[list[dict]], key: str) -> tuple[list[int], list[float]]:
@@ -221,7 +236,15 @@ TABLE1_FIGURES = {
 def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None,
                         covariance_steps: int = 40, rows: tuple[tuple[str, str], ...] | None = None,
                         figures: dict | None = None) -> list[Path]:
-    """The paper's figures over the Table 1 rows (or ``rows``, (id, title) pairs in colour order):
+    """``table1_figures`` written to ``out_dir/<name>.png``; their paths, in that order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built = table1_figures(runs, titles, covariance_steps, rows, figures)
+    return [_save(figure, out_dir / f"{name}.png", dpi=110) for name, figure in built.items()]
+
+
+def table1_figures(runs: dict[str, list[Path]], titles: dict[str, str] | None = None, covariance_steps: int = 40,
+                   rows: tuple[tuple[str, str], ...] | None = None, figures: dict | None = None) -> dict:
+    """File name (without ``.png``) -> figure: the paper's figures over the Table 1 rows (or ``rows``, (id, title) pairs in colour order):
     one line per row (the mean over its seeds) for entropy, validation accuracy, solved fractions and
     log-prob increment (or ``figures``, as ``TABLE1_FIGURES``), and the covariance between mean token
     log-prob and advantage by group accuracy (over the first ``covariance_steps`` steps, as appendix B)."""
@@ -235,8 +258,7 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     trained = {row: seeds for row, seeds in records.items() if _seed_mean_series(seeds, "entropy/all")[0]}
     colours = plt.get_cmap("tab20").colors
     colour_of = {row: colours[i % len(colours)] for i, (row, _) in enumerate(rows)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    built = {}
     for name, (title, keys, smoothing) in (figures or TABLE1_FIGURES).items():
         figure, axes = plt.subplots(1, len(keys), figsize=(7.5 * len(keys) + 2.5, 5), squeeze=False)
         for axis, key in zip(axes[0], keys):
@@ -252,9 +274,7 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
         figure.suptitle(title)
         axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         figure.tight_layout()
-        paths.append(out_dir / f"{name}.png")
-        figure.savefig(paths[-1], dpi=110)
-        plt.close(figure)
+        built[name] = figure
 
     figure, axis = plt.subplots(figsize=(10, 5))
     for row, seeds in trained.items():
@@ -270,10 +290,8 @@ def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
-    paths.append(out_dir / "covariance_by_accuracy.png")
-    figure.savefig(paths[-1], dpi=110)
-    plt.close(figure)
-    return paths
+    built["covariance_by_accuracy"] = figure
+    return built
 
 
 def pass_at_k_means(curves: list[dict[str, float]]) -> tuple[list[int], list[float], list[float]]:
@@ -289,6 +307,13 @@ def pass_at_k_means(curves: list[dict[str, float]]) -> tuple[list[int], list[flo
 def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, titles: dict[str, str] | None = None,
                           base_row: str = "base", wide: dict[str, dict[str, float]] | None = None,
                           rows: tuple[tuple[str, str], ...] | None = None) -> Path:
+    """``pass_at_k_figure`` written to ``out``."""
+    return _save(pass_at_k_figure(curves, titles, base_row, wide, rows), out, dpi=110)
+
+
+def pass_at_k_figure(curves: dict[str, list[dict[str, float]]], titles: dict[str, str] | None = None,
+                     base_row: str = "base", wide: dict[str, dict[str, float]] | None = None,
+                     rows: tuple[tuple[str, str], ...] | None = None):
     """One panel per trained row: its pass@k curve after training (mean over seeds, a band of one seed
     standard deviation) over the base policy's, on a log2 k axis; ``wide`` adds one seed's curve to a
     larger k (from more samples on fewer problems), the base's dashed beside it. Above the base at
@@ -326,10 +351,7 @@ def plot_pass_at_k_by_row(curves: dict[str, list[dict[str, float]]], out: Path, 
     axes.flat[0].legend(fontsize=7)
     figure.suptitle("pass@k before (base policy, dashed) and after RL, mean over seeds ± one std")
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out
+    return figure
 
 
 def main(argv: list[str] | None = None) -> None:
