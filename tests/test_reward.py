@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +77,18 @@ def test_public_cases_accuracy(verifier):
 
 
 def test_a_hanging_case_is_killed_and_the_batch_returns(verifier):
-    slow = MathVerifier(num_workers=2, timeout_s=3.0)  # the SymPy case below takes ~10 s, more on a loaded machine
+    """A SymPy case that overruns the time limit is killed, scored 0 and counted; the batch's other
+    cases are scored; the respawned worker judges the next case. The hang is built, not hoped for: the
+    pool is handed reward_functions.scripted's "hang" (an hour's sleep) in place of that case's call,
+    so no machine is fast enough to finish it within the limit."""
+    slow = MathVerifier(num_workers=2, timeout_s=1.0)
+    run = slow.pool.run
+
+    def run_with_a_hang(calls):
+        return run([("reward_functions:scripted", ("hang", {"answer": ""}), {}) if args == ("(x+1)^{900}", "(x+2)^{900}")
+                    else (reference, args, kwargs) for reference, args, kwargs in calls])
+
+    slow.pool.run = run_with_a_hang  # this instance only
     try:
         responses = ["\\boxed{(x+1)^{900}}", "\\boxed{4}", "\\boxed{5}"]
         references = ["(x+2)^{900}", "4", "4"]
@@ -108,13 +118,46 @@ def test_nested_and_unclosed_boxes():
     assert extract_answer("The answer is: 12") == "12"
 
 
-def test_extraction_is_linear_time():
-    started = time.monotonic()
+def python_lines_run(function, *args) -> int:
+    """How many lines of asymrl.reward's Python code ``function(*args)`` runs: a count of work that
+    is the same on every machine, however fast or loaded (regular expressions, run in C, count once)."""
+    folder = str(Path(reward.__file__).parent)
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        if not frame.f_code.co_filename.startswith(folder):
+            return None
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("text,answer", [
+    ("\\(", "\\boxed{4}"),    # many openers before one box
+    ("{", ""),                   # unclosed braces
+    ("\\boxed{", ""),          # nested unclosed boxes: one pass, not one per box
+    ("\\boxed{1}, ", ""),      # many boxes joined by commas
+])
+def test_extraction_is_linear_time(text, answer):
+    """Doubling the input doubles the work, no more (a quadratic pass would quadruple it): counted in
+    lines of Python run, not in seconds."""
+    work = [python_lines_run(extract_answer, text * n + answer) for n in (2_000, 4_000)]
+    assert work[1] <= 2.1 * work[0], work
+
+
+def test_extraction_of_long_adversarial_responses():
     assert extract_answer("\\(" * 200_000 + "\\boxed{4}") == "4"
     assert extract_answer("{" * 200_000) is None
-    assert extract_answer("\\boxed{" * 30_000) is None  # nested unclosed boxes: one pass, not one per box
+    assert extract_answer("\\boxed{" * 30_000) is None
     assert extract_answer("\\boxed{1}, " * 15_000) is not None
-    assert time.monotonic() - started < 2.0
 
 
 def test_normalize_plain_text_and_repeating_decimals():

