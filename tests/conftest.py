@@ -18,11 +18,9 @@ register what it likes and no other test sees it, whether it passes or fails.
 
 import importlib
 import os
-import re
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import SHARED_DATA, live_registries, registry_modules
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -34,42 +32,12 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Hidden for the whole session (inherited by every child process); see the module docstring.
 os.environ["ASYMRL_DATA_DIR"] = ""
-
-SOURCE = Path(__file__).resolve().parents[1] / "src" / "asymrl"
-_REGISTRY_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*\s*(?::[^=\n]+)?=\s*Registry\(", re.MULTILINE)
-
-
-def registry_modules() -> list[str]:
-    """The asymrl modules that define a module-level ``Registry`` (found in the source, so a registry
-    added later is covered without a change here)."""
-    names = []
-    for path in sorted(SOURCE.rglob("*.py")):
-        if _REGISTRY_ASSIGNMENT.search(path.read_text()):
-            parts = path.relative_to(SOURCE.parent).with_suffix("").parts
-            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
-
 
 # Imported now, so that every registry exists (with its built-in entries) before the first snapshot.
 for _module in registry_modules():
     importlib.import_module(_module)
-
-
-def live_registries() -> list:
-    """Every ``Registry`` instance held at module level by an imported asymrl module."""
-    from asymrl.registry import Registry
-
-    found = {}
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == "asymrl" or name.startswith("asymrl.")):
-            continue
-        for value in list(vars(module).values()):
-            if isinstance(value, Registry):
-                found[id(value)] = value
-    return list(found.values())
 
 
 def pytest_collection_modifyitems(config, items):

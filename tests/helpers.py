@@ -1,16 +1,18 @@
 """Helpers shared by several test files (no test file imports another): the small toy run the
-trainer tests use, run as a ``train.py`` process or as one step in this process, and TensorBoard's
-view of a logged scalar."""
+trainer tests use, run as a ``train.py`` process or as one step in this process, TensorBoard's view
+of a logged scalar, and what tests/conftest.py needs (the shared data's folder, the registries)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
 SMALL_RUN = [
     "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "eval.max_problems=48",
     "rollout.backend=transformers", "rollout.max_new_tokens=48", "rollout.group_size=4",
@@ -84,3 +86,32 @@ def tensorboard_scalars(logdir, tag: str) -> list[tuple[int, float]]:
     events = EventAccumulator(str(logdir))
     events.Reload()
     return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+_REGISTRY_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*\s*(?::[^=\n]+)?=\s*Registry\(", re.MULTILINE)
+
+
+def registry_modules() -> list[str]:
+    """The asymrl modules that define a module-level ``Registry`` (found in the source, so that a
+    registry added later is covered without a change here)."""
+    source = ROOT / "src" / "asymrl"
+    names = []
+    for path in sorted(source.rglob("*.py")):
+        if _REGISTRY_ASSIGNMENT.search(path.read_text()):
+            parts = path.relative_to(source.parent).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def live_registries() -> list:
+    """Every ``Registry`` instance held at module level by an imported asymrl module."""
+    from asymrl.registry import Registry
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "asymrl" or name.startswith("asymrl.")):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Registry):
+                found[id(value)] = value
+    return list(found.values())

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SHARED_DATA, live_registries
+from helpers import SHARED_DATA, live_registries
 
 CHILD = "import json; from asymrl.data import default_local_dir; print(json.dumps(str(default_local_dir())))"
 
