@@ -89,6 +89,12 @@ def compute_diagnostics(rollouts: Rollouts, step: int, config: Config) -> dict[s
     return out
 
 
+def mean_response_logprob(logprobs: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """Each rollout's length-normalised log-prob, ``(rows,)``: the mean over its response tokens
+    (0 for an empty response); the log-prob increment compares it before and after an update."""
+    return (logprobs * response_mask).sum(1) / response_mask.sum(dim=1).clamp_min(1)
+
+
 def gather_named(tensors: Mapping[str, torch.Tensor], gather: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-rollout tensors of this rank (one value per rollout under each name), concatenated over
     ranks in ONE collective: the values are stacked as columns in sorted name order, ``gather``

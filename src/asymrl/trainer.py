@@ -1,16 +1,19 @@
-"""The RLVR loop. One step, as in the paper's algorithm box:
+"""The RLVR loop. One step, as in the paper's algorithm box (``Trainer.step``):
 
-    prompts -> G rollouts each (rollout engine)
-            -> rewards (reward registry, killable process pool)
-            -> advantages (estimator registry)
-            -> old log-probs and entropies (training model, chunked); the engine's log-probs of the
-               same tokens measure the mismatch and, if asked, correct for it (rollout_correction)
+    prompts -> G rollouts each (rollout engine)                        generate
+            -> rewards (reward registry, killable process pool)       verify
+            -> advantages (estimator registry)                        advantages
+            -> old log-probs and entropies (training model, chunked)  old log-probs
+            -> per-token shaping (asymrl.shaping: the stages the config switches on)
             -> PPO mini-batch update(s), token-mean over the whole mini-batch
-            -> new weights pushed to the rollout engine
+            -> new weights pushed to the rollout engine               sync
+            -> diagnostics over all ranks                             log
 
 Each rank owns a colocated rollout engine and a slice of every step's prompts; whole groups stay on
-one rank, so advantages need no communication. Everything else (config, data, engines, rewards,
-estimators, loss, update, metrics, checkpoints) lives in its own module; this file only wires them.
+one rank, so group-relative advantages need no communication (an estimator that reads the whole
+batch gets it gathered: ``advantages.CONTEXT_PARAMETERS``). Everything else (config, data, engines,
+rewards, estimators, shaping, loss, update, metrics, checkpoints) lives in its own module; this file
+only wires them.
 """
 
 from __future__ import annotations
@@ -25,17 +28,16 @@ from tqdm.auto import tqdm
 
 from asymrl import advantages as estimators
 from asymrl import metrics as diagnostics
-from asymrl import modulation
+from asymrl import modulation, shaping
 from asymrl.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from asymrl.config import Config, ConfigError, check_world_size
 from asymrl.data import DataError, PromptSampler, load_problems
-from asymrl.loss import PolicyLossConfig, high_entropy_token_mask
-from asymrl.metrics import MetricsLog
-from asymrl.overlong import soft_overlong_penalty, untruncated_response_mask
+from asymrl.loss import PolicyLossConfig
+from asymrl.metrics import MetricsLog, mean_response_logprob
 from asymrl.prompts import context_overflow, render_prompt
 from asymrl.reward import RewardFn, build_reward
 from asymrl.rollout import SamplingParams, build_engine, collate, iter_full_parameters, push_weights
-from asymrl.rollout_correction import correction_weights, mismatch_per_rollout, weight_per_rollout
+from asymrl.rollout_correction import mismatch_per_rollout
 from asymrl.toy.build import model_context, resolve_model_dir
 from asymrl.update import (PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, has_dropout, launched_world_size,
                            load_frozen_policy, release_process_group)
@@ -147,6 +149,7 @@ class Trainer:
             raise ConfigError("log.sign_grad_norm_every: the sign-split gradient norms need whole parameters on every "
                               "rank, and DeepSpeed ZeRO-3 shards them; set it to 0 or use ZeRO-2")
         # Fixed by the config and the model: decided once, not at every step.
+        self.stages = shaping.stages_for(config)
         self.old_logprobs_from_update = self._old_logprobs_from_update()
         # A frozen copy of the initial policy, only when a KL penalty asks for it.
         self.reference = None
@@ -279,128 +282,135 @@ class Trainer:
         return bool(self._gather(torch.tensor([float(flag)])).min() > 0)
 
     def step(self, step: int, problems: list[dict]) -> dict[str, float]:
-        """One RLVR step on this rank's share of ``problems``; returns the step's metrics."""
-        config, acc, G = self.config, self.accelerator, self.group_size
+        """One RLVR step on this rank's share of ``problems`` (the module docstring's box); returns the
+        step's metrics."""
         timer = PhaseTimer()
-        groups, rewards, failures, sampling_metrics = self._sample_groups(step, problems, timer)
+        groups, rewards, failures, sampling_metrics = self._sample_groups(step, problems, timer)  # generate -> verify
         completions = [c for group in groups for c in group]
-
         with timer("advantages"):
-            algorithm = config.algorithm
             exponents = self._exponents(step)
-            rollout_advantage = estimators.compute(algorithm.estimator, rewards, **{**algorithm.estimator_params(), **exponents})
-            truncated = torch.tensor([c.finish_reason == "length" for c in completions])
-            if algorithm.overlong_buffer is not None:  # a separate term: correctness alone drives the estimator
-                lengths = torch.tensor([len(c.response_ids) for c in completions]).view_as(rewards)
-                penalty = soft_overlong_penalty(lengths, config.rollout.max_new_tokens, algorithm.overlong_buffer)
-                rollout_advantage = rollout_advantage + algorithm.overlong_penalty * penalty
-
-        # The engine's KV cache is not needed until the next generation: free it for the update.
-        self.engine.sleep()
-
+            rollout_advantage = self._advantages(step, rewards, completions, exponents)
+        self.engine.sleep()  # the KV cache is not needed until the next generation: free it for the update
         with timer("logprob"):
-            # The engine's own log-probs of what it sampled, when it reports them (both built-in engines do).
-            engine_reported = all(c.response_logprobs is not None or not c.response_ids for c in completions)
-            if algorithm.rollout_correction != "none" and not engine_reported:
-                raise ConfigError(f"algorithm.rollout_correction={algorithm.rollout_correction}: the rollout engine "
-                                  f"{config.rollout.backend!r} reports no log-probs of its samples")
-            tensors = collate(completions, self.tokenizer.pad_token_id, with_engine_logprobs=engine_reported)
-            batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
-            from_update = self.old_logprobs_from_update
-            old_logprobs, entropy = self.updater.logprobs(batch, first_row=self.mini_batch_rows if from_update else 0)
-            ref_logprobs = self.updater.logprobs(batch, self.reference)[0] if self.reference is not None else None
-            mask = batch.response_mask.float()
-            token_advantage = rollout_advantage.reshape(-1, 1) * mask
-            if algorithm.entropy_adv_alpha is not None:
-                token_advantage = estimators.entropy_advantage(
-                    token_advantage, entropy, algorithm.entropy_adv_alpha, algorithm.entropy_adv_kappa
-                ) * mask
-            if algorithm.rollout_correction != "none":
-                # The clipped surrogate (dual-clip included) is positively homogeneous in the advantage,
-                # L(w A) = w L(A) for w >= 0, so weighting the advantage weights the token's
-                # policy-gradient loss (the entropy and KL terms are untouched); dropped tokens keep
-                # counting in the loss's normaliser, as in verl's rollout_rs.
-                weights, keep = correction_weights(old_logprobs, tensors["engine_logprobs"], mask, algorithm.rollout_correction,
-                                                   algorithm.rollout_correction_level, algorithm.rollout_correction_cap)
-                token_advantage = token_advantage * weights * keep
-            if algorithm.top_entropy_quantile is not None:
-                # The 80/20 rule: only the step's highest-entropy ("forking") tokens, by the entropy
-                # the policy sampled them with, carry the policy gradient (homogeneity as above).
-                token_advantage = token_advantage * high_entropy_token_mask(entropy, mask, algorithm.top_entropy_quantile)
-
-        update_batch = batch
-        if algorithm.mask_truncated:  # overlong filtering: truncated responses carry no loss at all
-            update_batch = RolloutBatch(batch.input_ids, batch.attention_mask, untruncated_response_mask(batch.response_mask, truncated))
-        sign_gradient = {}
-        if config.log.sign_grad_norm_every and step % config.log.sign_grad_norm_every == 0:
-            with timer("sign_gradient"):  # before the update: at the sampling policy, where the ratio is 1
-                sign_gradient = self.updater.sign_gradient_norms(update_batch, token_advantage)
-        with timer("update"):
-            # With from_update, the first mini-batch's rows of old_logprobs and entropy are filled here.
-            actor = self.updater.update(update_batch, token_advantage, old_logprobs, self.mini_batch_rows, ref_logprobs,
-                                        old_entropy=entropy if from_update else None)
-
-        response_tokens = mask.sum(dim=1)
-        mean_logprob = (old_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
-        wants_increment = config.log.logprob_increment and step % config.log.logprob_increment_every == 0
-        if wants_increment:
-            with timer("logprob_after"):
-                new_logprobs, _ = self.updater.logprobs(batch)
-                mean_logprob_after = (new_logprobs * mask).sum(1) / response_tokens.clamp_min(1)
-
+            tokens = self._old_policy(completions)
+        with timer("shape"):
+            tokens, shaping_diagnostics = shaping.apply(self.stages, {**tokens, "rollout_advantage": rollout_advantage.flatten(),
+                                                                      "advantage": rollout_advantage.reshape(-1, 1) * tokens["response_mask"]},
+                                                        self.config)
+        actor = self._update(step, tokens, timer)
         with timer("weight_sync"):
             self.engine.wake_up()
             push_weights(self.engine, self.updater.model)
+        rollouts = self._per_rollout(groups, rewards, completions, tokens, shaping_diagnostics)
+        return self._metrics(step, rollouts, {**actor, **self.updater.take_padding_statistics()}, failures, exponents,
+                             sampling_metrics, timer)
 
-        # -- diagnostics over all ranks (PAPER.md sec. 6): per-rollout quantities by name --
+    def _advantages(self, step: int, rewards: torch.Tensor, completions: list, exponents: dict[str, float]) -> torch.Tensor:
+        """The estimator's advantage of each rollout, ``(prompts, G)``, with the context it asks for
+        (``advantages.CONTEXT_PARAMETERS``): the step's rewards over every rank, the step, response lengths."""
+        algorithm = self.config.algorithm
+        wanted = estimators.context_parameters(algorithm.estimator)
+        context = estimators.context_for(
+            algorithm.estimator,
+            batch_rewards=self._gather(rewards) if "batch_rewards" in wanted else None,  # a collective: every rank asks
+            step=step, total_steps=self.total_steps,
+            response_lengths=torch.tensor([float(len(c.response_ids)) for c in completions]).view_as(rewards),
+        )
+        return estimators.compute(algorithm.estimator, rewards, **{**algorithm.estimator_params(), **exponents}, **context)
+
+    def _old_policy(self, completions: list) -> dict[str, torch.Tensor]:
+        """The rollouts as named per-token tensors (``shaping.TENSORS``) with the sampling policy's
+        log-probs and entropies, the engine's log-probs, and the frozen reference's when a KL penalty
+        asks for them. With ``old_logprobs_from_update`` the first mini-batch's rows stay 0 here and the
+        update's first forward fills them in."""
+        # The engine's own log-probs of what it sampled, when it reports them (both built-in engines do).
+        engine_reported = all(c.response_logprobs is not None or not c.response_ids for c in completions)
+        tensors = collate(completions, self.tokenizer.pad_token_id, with_engine_logprobs=engine_reported)
+        batch = RolloutBatch(tensors["input_ids"], tensors["attention_mask"], tensors["response_mask"])
+        old_logprobs, entropy = self.updater.logprobs(batch, first_row=self.mini_batch_rows if self.old_logprobs_from_update else 0)
+        named = {**tensors, "response_mask": batch.response_mask.float(), "loss_mask": batch.response_mask,
+                 "old_logprobs": old_logprobs, "entropy": entropy,
+                 "response_lengths": torch.tensor([len(c.response_ids) for c in completions]),
+                 "truncated": torch.tensor([c.finish_reason == "length" for c in completions])}
+        if self.reference is not None:
+            named["ref_logprobs"] = self.updater.logprobs(batch, self.reference)[0]
+        return named
+
+    def _update(self, step: int, tokens: dict[str, torch.Tensor], timer: PhaseTimer) -> dict[str, float]:
+        """The PPO update on the shaped advantages, with the diagnostics that need the policy around it:
+        the sign-split gradient norms before it (at the sampling policy) and the log-prob increment of
+        the rollouts after it (``mean_logprob_after``, added to ``tokens``)."""
+        config = self.config
+        batch = RolloutBatch(tokens["input_ids"], tokens["attention_mask"], tokens["loss_mask"])
+        metrics = {}
+        if config.log.sign_grad_norm_every and step % config.log.sign_grad_norm_every == 0:
+            with timer("sign_gradient"):  # before the update: at the sampling policy, where the ratio is 1
+                metrics.update(self.updater.sign_gradient_norms(batch, tokens["advantage"]))
+        with timer("update"):
+            # With old_logprobs_from_update, the first mini-batch's rows of old_logprobs and entropy are filled here.
+            metrics.update(self.updater.update(batch, tokens["advantage"], tokens["old_logprobs"], self.mini_batch_rows,
+                                               tokens.get("ref_logprobs"),
+                                               old_entropy=tokens["entropy"] if self.old_logprobs_from_update else None))
+        if config.log.logprob_increment and step % config.log.logprob_increment_every == 0:
+            with timer("logprob_after"):
+                new_logprobs, _ = self.updater.logprobs(RolloutBatch(tokens["input_ids"], tokens["attention_mask"], tokens["response_mask"].long()))
+                tokens["mean_logprob_after"] = mean_response_logprob(new_logprobs, tokens["response_mask"])
+        return metrics
+
+    def _per_rollout(self, groups: list, rewards: torch.Tensor, completions: list, tokens: dict[str, torch.Tensor],
+                     shaping_diagnostics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The per-rollout quantities the diagnostics read (``asymrl.metrics``), by name."""
+        mask, G = tokens["response_mask"], self.group_size
         distinct_correct = torch.tensor([float(diagnostics.distinct_correct([c.text for c in group], (group_rewards > 0.5).tolist()))
                                          for group, group_rewards in zip(groups, rewards)])
         rollouts = {
             "rewards": rewards.flatten(),
-            "advantage": rollout_advantage.flatten(),
-            "entropy_sum": (entropy * mask).sum(1),
-            "response_tokens": response_tokens,
-            "mean_logprob": mean_logprob,
-            "truncated": truncated.float(),
+            "advantage": tokens["rollout_advantage"],
+            "entropy_sum": (tokens["entropy"] * mask).sum(1),
+            "response_tokens": mask.sum(dim=1),
+            "mean_logprob": mean_response_logprob(tokens["old_logprobs"], mask),
+            "truncated": tokens["truncated"].float(),
             "prompt_tokens": torch.tensor([float(len(c.prompt_ids)) for c in completions]),
             "group_distinct_correct": distinct_correct.repeat_interleave(G),
+            **shaping_diagnostics,
         }
-        if wants_increment:
-            rollouts["mean_logprob_after"] = mean_logprob_after
-        if algorithm.overlong_buffer is not None:
-            rollouts["overlong_penalty"] = penalty.flatten()
-        if engine_reported:
-            rollouts.update(mismatch_per_rollout(old_logprobs, tensors["engine_logprobs"], mask))
-        if algorithm.rollout_correction != "none":
-            rollouts.update(weight_per_rollout(weights, keep, mask))
+        if "mean_logprob_after" in tokens:
+            rollouts["mean_logprob_after"] = tokens["mean_logprob_after"]
+        if "engine_logprobs" in tokens:
+            rollouts.update(mismatch_per_rollout(tokens["old_logprobs"], tokens["engine_logprobs"], mask))
+        return rollouts
+
+    def _metrics(self, step: int, rollouts: dict[str, torch.Tensor], actor: dict[str, float], failures: dict[str, int],
+                 exponents: dict[str, float], sampling_metrics: dict[str, float], timer: PhaseTimer) -> dict[str, float]:
+        """The step's metrics over all ranks: the diagnostics of the per-rollout quantities, the
+        update's and the reward's scalars, the exponents (and the entropy controller's next alpha+),
+        sampling rounds and phase times."""
+        config, G = self.config, self.group_size
         gathered = {name: values.view(-1, G) for name, values in diagnostics.gather_named(rollouts, self._gather).items()}
         out = diagnostics.compute_diagnostics(gathered, step, config)
         # Scalars of each rank, in one collective whatever keys each rank holds (reward failures summed).
         reward_failures = {f"reward/{name}": float(count) for name, count in failures.items()}
-        out.update(diagnostics.reduce_rank_metrics({**actor, **sign_gradient, **self.updater.take_padding_statistics(), **reward_failures},
-                                                   summed=set(reward_failures)))
+        out.update(diagnostics.reduce_rank_metrics({**actor, **reward_failures}, summed=set(reward_failures)))
         out.update({f"alpha/{name.removeprefix('alpha_')}": value for name, value in exponents.items()})
-        if algorithm.alpha_schedule == "entropy_target":  # this step's entropy sets the next step's alpha+
+        if config.algorithm.alpha_schedule == "entropy_target":  # this step's entropy sets the next step's alpha+
+            algorithm = config.algorithm
             self.state["alpha_controlled"] = {"alpha_pos": modulation.entropy_controller_step(
                 exponents["alpha_pos"], out["entropy/all"], algorithm.target_entropy, algorithm.alpha_controller_rate,
                 *algorithm.alpha_pos_range)}
         out.update(sampling_metrics)
         out.update({f"time/{k}": v for k, v in timer.seconds.items()})
-        generated = float(gathered["response_tokens"].sum())
-        out["time/generate_tokens_per_s"] = generated / max(timer.seconds["generate"], 1e-9)
+        out["time/generate_tokens_per_s"] = float(gathered["response_tokens"].sum()) / max(timer.seconds["generate"], 1e-9)
         out["time/step"] = sum(timer.seconds.values())
         out["time/train_tokens_per_s"] = float((gathered["response_tokens"] + gathered["prompt_tokens"]).sum()) * config.train.ppo_epochs / max(timer.seconds["update"], 1e-9)
         return out
 
     def _old_logprobs_from_update(self) -> bool:
         """Does the update's first forward supply the first mini-batch's old log-probs and entropies
-        (``train.old_logprobs_from_update``)? Not where something reads them before the update, nor
-        where the update masks tokens the diagnostics read (``mask_truncated``), nor where dropout
-        makes the update's forward differ from the sampling policy."""
-        algorithm = self.config.algorithm
-        read_before = (algorithm.entropy_adv_alpha is not None or algorithm.rollout_correction != "none"
-                       or algorithm.top_entropy_quantile is not None or algorithm.mask_truncated)
-        return self.config.train.old_logprobs_from_update and not read_before and not has_dropout(self.updater.model)
+        (``train.old_logprobs_from_update``)? Not where a shaping stage reads them before the update
+        or changes the tokens that forward computes them for (``shaping.Stage.needs_old_pass``), nor
+        where dropout makes the update's forward differ from the sampling policy."""
+        needs_old_pass = any(stage.needs_old_pass for stage in self.stages)
+        return self.config.train.old_logprobs_from_update and not needs_old_pass and not has_dropout(self.updater.model)
 
     # -- validation --------------------------------------------------------------------------------
 
