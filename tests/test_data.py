@@ -74,6 +74,22 @@ def test_data_dir_variable_names_the_local_folder(tmp_path, monkeypatch):
     assert default_local_dir() is None
     with pytest.raises(DataError, match="cannot load 'math500'"):
         load_problems("math500")
+    # Unset: no folder either, whatever lies beside the repository (a user's clone has nothing there).
+    monkeypatch.delenv("ASYMRL_DATA_DIR")
+    assert default_local_dir() is None
+
+
+@pytest.mark.parametrize("suffix", ["json", "parquet"])
+def test_json_and_parquet_files_load_like_jsonl(tmp_path, suffix):
+    import datasets
+
+    rows = [{"question": f"{i}+{i}?", "solution": str(2 * i), "uid": i} for i in range(5)] + [{"question": "x?", "solution": "", "uid": 9}]
+    path = tmp_path / f"problems.{suffix}"
+    table = datasets.Dataset.from_list(rows)
+    table.to_json(str(path)) if suffix == "json" else table.to_parquet(str(path))
+    problems, stats = load_problems(str(path), problem_field="question", answer_field="solution", id_field="uid")
+    assert problems == [{"id": str(i), "problem": f"{i}+{i}?", "answer": str(2 * i)} for i in range(5)]
+    assert (stats.rows, stats.kept, stats.skipped_empty_answer) == (6, 5, 1)
 
 
 def test_offline_hub_id_gives_a_clear_error():

@@ -6,7 +6,8 @@
 
 Errors name the key, the bad value and what is allowed (``unknown key 'algorithm.alpha_poss'; did you
 mean 'algorithm.alpha_pos'?``); a YAML syntax error names the file and line. All problems are
-reported at once. Values marked *derived* / *not found* in PAPER.md stay config values here.
+reported at once. The paper's values that are a best reading of its text (marked *derived*) or that it
+does not give (*not found*) stay config values here, never constants.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class DataConfig:
     train_split: Optional[str] = knob(None, "split of a hub dataset / of the toy task (default: train)")
     validation: str = knob("toy", "validation problems (same forms as data.train; default: the task's: toy, paths, math500)")
     validation_split: Optional[str] = knob("validation", "split for validation (default: the task's)")
-    local_dir: Optional[str] = knob(None, "folder searched first for <name>.jsonl (default: ../shared/data if present)")
+    local_dir: Optional[str] = knob(None, "folder searched first for <name>.jsonl (default: $ASYMRL_DATA_DIR when set; else the hub)")
     problem_field: str = knob("problem", "field holding the problem text")
     answer_field: str = knob("answer", "field holding the reference answer")
     id_field: str = knob("id", "field holding a unique id")

@@ -1,8 +1,8 @@
 """The data stage: problems from JSONL / hub datasets / the toy tasks, prompts, and a resumable sampler.
 
 Every problem comes out as ``{"id", "problem", "answer", ...extra fields}``. Known short names map to
-a local file (``<local_dir>/<name>.jsonl``, ``../shared/data`` by default) and to their hub id; a
-local file always wins, so the same configs run offline here and on the hub elsewhere.
+a local file (``<data.local_dir>/<name>.jsonl``, or ``$ASYMRL_DATA_DIR/<name>.jsonl``) and to their hub
+id; a local file always wins, so the same configs run offline with local copies and on the hub elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ KNOWN_DATASETS = {
 }
 
 # Problems each known dataset yields (its default split, rows with an empty answer dropped as
-# load_problems drops them), counted from ../shared/data: code that only plans or estimates (the
+# load_problems drops them), counted from the benchmarks' files: code that only plans or estimates (the
 # paper-scale GPU-hour estimate) needs these numbers, not the data. MATH train has 7,500 rows, 2 of
 # them with an empty answer.
 KNOWN_SIZES = {
@@ -42,14 +42,10 @@ KNOWN_SIZES = {
 def default_local_dir() -> Path | None:
     """The folder searched for ``<name>.jsonl`` when ``data.local_dir`` is not set.
 
-    ``$ASYMRL_DATA_DIR`` when that variable is set (an empty value means no local folder: known
-    names go to the hub), else ``../shared/data`` next to the repository if it exists.
+    ``$ASYMRL_DATA_DIR`` when that variable is set and not empty; else none (known names go to the hub).
     """
-    if "ASYMRL_DATA_DIR" in os.environ:
-        folder = os.environ["ASYMRL_DATA_DIR"]
-        return Path(folder) if folder else None
-    candidate = Path(__file__).resolve().parents[3] / "shared" / "data"
-    return candidate if candidate.is_dir() else None
+    folder = os.environ.get("ASYMRL_DATA_DIR")
+    return Path(folder) if folder else None
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Per-token log-probabilities and entropies of a causal LM, computed in chunks.
 
 The full ``(tokens x vocab)`` float32 logits never exist at once: at Qwen scale (16 x 2048 tokens,
-151,936 vocab) that tensor alone is ~20 GB and ran a GPU out of memory (ENVIRONMENT.md). Instead the
+151,936 vocab) that tensor alone is ~20 GB and ran an 80 GB H100 out of memory (measured). Instead the
 final hidden states of the *response* positions are projected through the LM head a chunk of rows at
 a time; with gradients, each chunk is checkpointed, so backward recomputes its logits instead of
 keeping them.
 
-Entropy (PAPER.md sec. 4): ``H = logsumexp(z) - sum(softmax(z) * z)`` with ``z = logits / temperature``,
+Entropy (the paper's entropy regulariser and diagnostics, Gu et al. 2026 sec. 4): ``H = logsumexp(z) - sum(softmax(z) * z)`` with ``z = logits / temperature``,
 over the full vocabulary.
 """
 

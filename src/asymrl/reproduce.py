@@ -122,7 +122,7 @@ SCALES: dict[str, Scale] = {
         eval_max_new_tokens=4096, eval_device="auto", parallel=1, threads_per_run=None,
         needs_gpu=True, base_row_title=None, estimate_cost=True, confirm_seconds=10, one_run_per_gpu=False,
         launcher=("accelerate", "launch", "--config_file", "launch/gpu4_zero2.yaml", "train.py"),
-        budget_note="Qwen3-4B on one node of 4 GPUs, as the paper (PAPER.md sec. 5)",
+        budget_note="Qwen3-4B on one node of 4 GPUs, as the paper (Gu et al. 2026, appendix C)",
     ),
     "small": Scale(
         name="small",

@@ -11,7 +11,8 @@ the *token-level* loss exact under any split:
 * every micro-batch's loss is normalised by the mini-batch-wide token / sequence counts (summed over
   ranks), then multiplied by the accumulation divisor x ``world_size`` because accelerate and
   DeepSpeed divide the loss by the former and average gradients over the latter. The gradient that
-  reaches the optimizer is then exactly the gradient of the whole mini-batch's loss (PAPER.md sec. 1).
+  reaches the optimizer is then exactly the gradient of the whole mini-batch's loss (the paper's
+  token-level aggregation, DAPO's token-mean).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
     ``trackers`` (accelerate's names: tensorboard, wandb, mlflow, ...) are opened later by
     ``MetricsLog.start``; the ones that write files locally write under ``<run_dir>/tensorboard``.
 
-    Traps handled (ENVIRONMENT.md): without CUDA the process group must be created with gloo, or
+    Traps handled (each seen on CPU machines): without CUDA the process group must be created with gloo, or
     every rank believes it is rank 0 of 1; DeepSpeed needs integer micro-batch and clipping values
     because no dataloader is prepared.
     """
@@ -64,7 +65,7 @@ def build_accelerator(gradient_accumulation_steps: int, micro_batch_size: int, g
         ds_config["gradient_accumulation_steps"] = gradient_accumulation_steps
         ds_config["train_batch_size"] = micro_batch_size * gradient_accumulation_steps * accelerator.num_processes
         ds_config["gradient_clipping"] = grad_clip
-        # A torch optimizer under ZeRO-offload (ENVIRONMENT.md trap 3).
+        # A torch optimizer under ZeRO-offload: DeepSpeed refuses a client optimizer without this.
         ds_config.setdefault("zero_force_ds_cpu_optimizer", False)
     return accelerator
 
