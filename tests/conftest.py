@@ -5,10 +5,10 @@ after each test.
 A fresh clone has no ``../shared`` beside it, so a test that needs the data must say so with
 ``@pytest.mark.shared_data`` (it is then skipped there, with the reason). The data is hidden for the
 whole session (``ASYMRL_DATA_DIR`` set empty when this file is imported, before any fixture runs and
-any child process starts), so one that silently depends on it fails here and in CI too, not only on a
-user's fresh clone; module-scoped fixtures and the processes they launch see it hidden as well. A test
-marked ``shared_data`` gets the folder named explicitly (``ASYMRL_DATA_DIR=../shared/data``) for its
-own duration.
+any child process starts, whatever the shell exports), so one that silently depends on it fails here
+and in CI too, not only on a user's fresh clone; module-scoped fixtures and the processes they launch
+see it hidden as well. A test marked ``shared_data`` gets the folder named explicitly
+(``ASYMRL_DATA_DIR=../shared/data``) for its own duration.
 
 Registries (``asymrl.registry.Registry``: estimators, policy losses, rewards, rollout engines,
 diagnostics, tasks, ...) and accelerate's tracker registry are module-level state: the autouse

@@ -1,6 +1,7 @@
 """Helpers shared by several test files (no test file imports another): the small toy run the
 trainer tests use, run as a ``train.py`` process or as one step in this process, TensorBoard's view
-of a logged scalar, and what tests/conftest.py needs (the shared data's folder, the registries)."""
+of a logged scalar, the lines a matplotlib figure plots, and what tests/conftest.py needs (the shared
+data's folder, the registries)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,32 @@ def live_registries() -> list:
             if isinstance(value, Registry):
                 found[id(value)] = value
     return list(found.values())
+
+
+def plotted(axis) -> dict:
+    """Label -> (x values, y values) of each labelled line of a matplotlib axis."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()
+            if not line.get_label().startswith("_")}
+
+
+def record_figures(monkeypatch) -> dict:
+    """The figures asymrl.plots builds for the Table 1 style pages while the test runs (name ->
+    matplotlib figure: ``table1_figures``' names, and ``pass_at_k``), recorded as they are built, for
+    reading their data back after they were written."""
+    from asymrl import plots
+
+    built: dict = {}
+    table1_figures, pass_at_k_figure = plots.table1_figures, plots.pass_at_k_figure
+
+    def recording_table1_figures(*args, **kwargs):
+        figures = table1_figures(*args, **kwargs)
+        built.update(figures)
+        return figures
+
+    def recording_pass_at_k_figure(*args, **kwargs):
+        built["pass_at_k"] = pass_at_k_figure(*args, **kwargs)
+        return built["pass_at_k"]
+
+    monkeypatch.setattr(plots, "table1_figures", recording_table1_figures)
+    monkeypatch.setattr(plots, "pass_at_k_figure", recording_pass_at_k_figure)
+    return built

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import plotted, record_figures
 
 from asymrl import entropy_controls as study
 from asymrl.config import _flatten, all_keys, build_config, mapping_keys
@@ -120,28 +121,3 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     assert panels["GRPO w/ Clip-Cov"]["after RL"] == ([1, 2], pytest.approx([0.315, 0.415]))
     assert panels["GRPO"]["Base policy (toy:paths)"] == ([1, 2], pytest.approx([0.205, 0.305]))
 
-
-def record_figures(monkeypatch) -> dict:
-    """The figures the page's plots build (name -> matplotlib figure), recorded as they are built."""
-    from asymrl import plots
-
-    built: dict = {}
-    table1_figures, pass_at_k_figure = plots.table1_figures, plots.pass_at_k_figure
-
-    def recording_table1_figures(*args, **kwargs):
-        built.update(table1_figures(*args, **kwargs))
-        return built
-
-    def recording_pass_at_k_figure(*args, **kwargs):
-        built["pass_at_k"] = pass_at_k_figure(*args, **kwargs)
-        return built["pass_at_k"]
-
-    monkeypatch.setattr(plots, "table1_figures", recording_table1_figures)
-    monkeypatch.setattr(plots, "pass_at_k_figure", recording_pass_at_k_figure)
-    return built
-
-
-def plotted(axis) -> dict:
-    """Label -> (x values, y values) of each labelled line of a matplotlib axis."""
-    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()
-            if not line.get_label().startswith("_")}

@@ -26,7 +26,7 @@ def seen_by_a_module_fixture() -> tuple[str | None, str]:
 
 def test_module_fixtures_and_their_processes_do_not_see_the_shared_data(seen_by_a_module_fixture):
     variable, child_folder = seen_by_a_module_fixture
-    assert variable == ""  # set (to "no folder"), not merely unset: unset would find ../shared/data
+    assert variable == ""  # "no folder", whatever the shell running pytest exports
     assert child_folder == "None"
 
 

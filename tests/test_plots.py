@@ -3,16 +3,11 @@ line data against the series computed here), and that the file written is a PNG.
 
 import pytest
 import torch
+from helpers import plotted
 
 from asymrl import advantages, plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def lines_by_label(axis) -> dict:
-    """Label -> (x values, y values) of each labelled line of a matplotlib axis."""
-    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()
-            if not line.get_label().startswith("_")}
 
 
 def group_values(name: str, group_size: int, context: dict | None = None, **params) -> tuple[list, list]:
@@ -45,7 +40,7 @@ def test_advantage_curves_figure_plots_every_estimators_curves(tmp_path, zoo):
     grpo_pos, grpo_neg = group_values("grpo", 8)
     for axis, (label, name, params, context) in zip(panels, entries):
         pos, neg = group_values(name, 8, context(8) if context else None, **params)
-        drawn = lines_by_label(axis)
+        drawn = plotted(axis)
         assert drawn["$A^+$ (correct)"] == (pos[0], pytest.approx(pos[1], abs=1e-9)), label
         assert drawn["$A^-$ (wrong)"] == (neg[0], pytest.approx(neg[1], abs=1e-9)), label
         grey = [(list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines() if line.get_linestyle() == "--"]
@@ -75,7 +70,7 @@ def test_ema_and_run_curves(tmp_path):
     out = plots.plot_run_curves([run], tmp_path / "curves.png")
     assert out.read_bytes()[:8] == PNG
     figure = plots.run_curves_figure([run])
-    panels = {axis.get_title(): lines_by_label(axis) for axis in figure.axes if axis.get_visible()}
+    panels = {axis.get_title(): plotted(axis) for axis in figure.axes if axis.get_visible()}
     assert list(panels) == [title for title, _ in plots.RUN_PANELS]
     steps = [1, 2, 3, 4, 5, 6]
     assert panels["training reward"] == {"run": (steps, [0.5] * 6)}
