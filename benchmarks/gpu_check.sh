@@ -4,7 +4,7 @@
 #   python -m pip download --no-deps -d .whl math-verify latex2sympy2_extended antlr4-python3-runtime==4.13.2
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
 #
-# The GPU machine's python3 has torch, transformers, accelerate, tensorboard and sympy (ENVIRONMENT.md);
+# The GPU machine's python3 has torch, transformers, accelerate, tensorboard and sympy (seen there);
 # the carried wheels add math-verify (the toy task's reward), and asymrl itself is installed without
 # dependencies. Each part writes its JSON into benchmarks/results/, copied to $OUT (what the device tool
 # brings back); a part that fails is reported and the others still run.

@@ -1,9 +1,10 @@
 """The policy loss: PPO clipped surrogate, clip-higher, dual-clip, entropy bonus, and aggregation;
 the entropy controls that act through the loss (Clip-Cov, KL-Cov, GSPO, the 80/20 token selection).
 
-PAPER.md section 1: with ``rho_t = exp(logp_new - logp_old)`` the per-token loss is
-``l_t = -min(rho_t A_t, clip(rho_t, 1 - eps_low, 1 + eps_high) A_t)``; section 4 adds the entropy
-bonus (``loss -= coef * H``) and Dr.GRPO's constant normaliser.
+The paper's update (Gu et al. 2026, arXiv 2604.04894; docs/method.md sec. 1): with
+``rho_t = exp(logp_new - logp_old)`` the per-token loss is
+``l_t = -min(rho_t A_t, clip(rho_t, 1 - eps_low, 1 + eps_high) A_t)``, token-mean aggregated; its
+baselines add the entropy bonus (``loss -= coef * H``) and Dr.GRPO's constant normaliser (sec. 5).
 
 The per-token surrogate is pluggable: a registry of *policy-loss variants* (``ppo`` = the clipped
 surrogate above; ``clip_cov``, ``kl_cov``, ``gspo`` below), chosen by ``algorithm.policy_loss`` with
@@ -43,7 +44,7 @@ def aggregate(
 ) -> torch.Tensor:
     """Reduce a ``(batch, tokens)`` loss to a scalar over the valid tokens of ``mask``.
 
-    * ``token-mean`` (DAPO; PAPER.md sec. 1): sum over valid tokens / ``num_tokens``.
+    * ``token-mean`` (DAPO, the paper's aggregation): sum over valid tokens / ``num_tokens``.
     * ``seq-mean-token-mean``: mean over each sequence's tokens, summed / ``num_sequences``.
     * ``seq-mean-token-sum-norm`` (Dr.GRPO): sum over valid tokens / (``constant`` x ``num_sequences``),
       where ``constant`` is the maximum response length.
@@ -72,7 +73,8 @@ def clipped_surrogate(
     eps_high: float = 0.2,
     dual_clip: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Per-token PPO loss ``-min(rho A, clip(rho, 1-eps_low, 1+eps_high) A)`` (PAPER.md sec. 1).
+    """Per-token PPO loss ``-min(rho A, clip(rho, 1-eps_low, 1+eps_high) A)`` (Schulman et al. 2017;
+    docs/method.md sec. 1).
 
     ``dual_clip = c > 1`` (Ye et al. 2020) also bounds the loss of negative-advantage tokens by
     ``-c A``, so a token whose ratio exploded cannot dominate. Returns the per-token loss and
@@ -107,7 +109,7 @@ register_policy_loss = POLICY_LOSSES.register
 
 @register_policy_loss("ppo")
 def ppo_loss(logprobs, old_logprobs, advantages, mask, *, eps_low=0.2, eps_high=0.2, dual_clip=None):
-    """The clipped surrogate of PAPER.md sec. 1 (with clip-higher and optional dual-clip)."""
+    """The clipped surrogate of docs/method.md sec. 1 (with clip-higher and optional dual-clip)."""
     return clipped_surrogate(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
 
 
@@ -254,8 +256,9 @@ def sign_split_metrics(ratio: torch.Tensor, advantages: torch.Tensor, valid: tor
 
 def sign_channel_losses(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
                         reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The policy-gradient loss at ratio 1 split by the sign of each token's advantage (PAPER.md
-    sec. 1 and 2): ``pos = reduce(-A_t log pi(y_t) [A_t > 0])``, ``neg`` likewise over ``A_t < 0``.
+    """The policy-gradient loss at ratio 1 split by the sign of each token's advantage (the positive
+    and negative channels of docs/method.md sec. 2): ``pos = reduce(-A_t log pi(y_t) [A_t > 0])``,
+    ``neg`` likewise over ``A_t < 0``.
     At ratio 1 no bound of the clipped surrogate binds, so the two gradients sum to the PPO loss's
     gradient, ``-sum_t A_t grad log pi(y_t) / N``; ``reduce(per_token, mask)`` is the run's aggregation."""
     advantages = advantages.expand_as(logprobs)
@@ -280,7 +283,7 @@ def policy_loss(
     """The training loss of one (micro-)batch and its metrics.
 
     All tensors are ``(batch, tokens)``; ``advantages`` may also be ``(batch, 1)`` (one value per
-    rollout, PAPER.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``,
+    rollout, docs/method.md sec. 1). ``entropy`` (with gradient) is needed when ``entropy_coef != 0``,
     ``ref_logprobs`` (a frozen reference policy's) when ``kl_coef != 0``.
     Metrics are token means over this batch's valid tokens: the variant's active-bound fractions
     (``ppo``: ``clip_frac_low``, ``clip_frac_high``, ``dual_clip_frac``), ``approx_kl``, ``entropy``,

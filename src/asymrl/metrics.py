@@ -1,4 +1,5 @@
-"""The paper's diagnostics (PAPER.md section 6) as pure functions in a registry, and the run's metric log.
+"""The paper's diagnostics (Gu et al. 2026; docs/method.md sec. 7) as pure functions in a registry, and
+the run's metric log.
 
 Each step the trainer collects its per-rollout quantities as ONE named mapping (``rewards``,
 ``advantage``, ``entropy_sum``, ``response_tokens``, ``mean_logprob``, ``truncated``,
@@ -138,7 +139,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None
 
 def group_outcomes(rewards: torch.Tensor) -> dict[str, float]:
     """Reward, accuracy and the fractions of "all solved" (p = 1), "none solved" (p = 0) and mixed
-    groups (PAPER.md sec. 6)."""
+    groups (docs/method.md sec. 7)."""
     correct = rewards > 0.5
     accuracy = correct.float().mean(dim=1)
     return {
@@ -160,7 +161,7 @@ def _group_outcomes(rollouts: Rollouts, step: int, config: Config) -> dict[str, 
 
 
 def entropy_by_outcome(rollout_entropy: torch.Tensor, rewards: torch.Tensor, response_tokens: torch.Tensor) -> dict[str, float]:
-    """Mean token entropy over all / correct / wrong rollouts (PAPER.md sec. 6), token-weighted.
+    """Mean token entropy over all / correct / wrong rollouts (docs/method.md sec. 7), token-weighted.
 
     ``rollout_entropy`` is each rollout's summed token entropy, ``response_tokens`` its token count.
     """
@@ -252,7 +253,7 @@ def _overlong_penalty(rollouts: Rollouts, step: int, config: Config) -> dict[str
 
 def logprob_increment(before: torch.Tensor, after: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
     """Mean over correct rollouts of (length-normalised log-prob after the update - before)
-    (PAPER.md sec. 6), and the same over wrong rollouts for contrast."""
+    (docs/method.md sec. 7), and the same over wrong rollouts for contrast."""
     increment = after - before
     correct = rewards > 0.5
     out = {}

@@ -1,5 +1,5 @@
 """Adaptive AsymGRPO: exponents alpha+ / alpha- that move during training (the paper's stated future
-work, PAPER.md sec. 2 and its limitations).
+work: Gu et al. 2026, arXiv 2604.04894, its limitations).
 
 ``algorithm.alpha_schedule`` chooses how the estimator's ``alpha_pos`` / ``alpha_neg`` evolve:
 
@@ -9,7 +9,7 @@ work, PAPER.md sec. 2 and its limitations).
 * ``entropy_target``: a controller holds the token entropy near ``algorithm.target_entropy`` by
   moving alpha+ (:func:`entropy_controller_step`). A larger alpha+ raises the positive advantage of
   rare successes (``((1-p)/p)^a`` grows with ``a`` where ``p < 1/2``) and lowers it on confident
-  ones, the updates that raise and that lower entropy respectively (PAPER.md sec. 2; Cui et al.
+  ones, the updates that raise and that lower entropy respectively (docs/method.md sec. 2; Cui et al.
   2025): so alpha+ goes up when entropy falls below the target, down when it rises above. In the
   spirit of the adaptive entropy coefficient of Skywork-OR1, acting on the positive channel's
   modulation instead of adding a bonus.

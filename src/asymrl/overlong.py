@@ -2,7 +2,7 @@
 overlong filtering, as pure functions of response lengths.
 
 How a shaped reward meets the estimators: every estimator of this project needs binary correctness
-to compute the group accuracy ``p`` (PAPER.md sec. 2), so correctness alone goes into the estimator,
+to compute the group accuracy ``p = k/G`` (docs/method.md sec. 2), so correctness alone goes into the estimator,
 and the length penalty is a *separate term* added to the rollout's advantage afterwards:
 ``A_i <- A_i + overlong_penalty * R_length(|y_i|)``. DAPO adds it to the reward before GRPO's
 normalisation instead; that would turn ``p`` into a non-binary mean and change every estimator's

@@ -1,8 +1,9 @@
 """Table 1 of the paper: its rows, its numbers, and the assembly of a reproduced table.
 
-The paper's numbers (PAPER.md section 7) are the *target* of ``make reproduce-table1``; a
-reproduced table shows each measured cell with its difference to the paper's. Assembly is pure
-(results in, Markdown / CSV / LaTeX out) so it is tested on fixtures without training anything.
+The paper's numbers (Gu et al. 2026, arXiv 2604.04894, Table 1; docs/method.md sec. 8) are the
+*target* of ``make reproduce-table1``; a reproduced table shows each measured cell with its
+difference to the paper's. Assembly is pure (results in, Markdown / CSV / LaTeX out) so it is tested
+on fixtures without training anything.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from asymrl.metrics import all_summaries
 BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "olympiadbench")
 BENCHMARK_TITLES = {"math500": "MATH-500", "aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "olympiadbench": "Olympiad",
                     "toy:test": "Toy test", "toy:validation": "Toy validation"}
-# Avg@k of the final evaluation (PAPER.md section 5).
+# Avg@k of the paper's final evaluation: Avg@5 on MATH-500 and OlympiadBench, Avg@10 on AIME24/25 and AMC23.
 AVG_AT_K = {"math500": 5, "aime24": 10, "aime25": 10, "amc23": 10, "olympiadbench": 5}
 
 # (row id, title as printed in the paper). Row ids name the files in configs/table1/.
@@ -39,7 +40,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("asymgrpo_clip_higher", "AsymGRPO w/ Clip-higher"),
 )
 
-# PAPER.md section 7, in BENCHMARKS order (the Avg column is recomputed, and checked in tests).
+# The paper's Table 1 (Qwen3-4B), in BENCHMARKS order (the Avg column is recomputed, and checked in tests).
 PAPER_TABLE1: dict[str, tuple[float, ...]] = {
     "base": (81.60, 21.67, 20.00, 63.75, 47.52),
     "reinforce": (86.60, 28.67, 24.67, 73.75, 54.86),
@@ -221,7 +222,7 @@ def compare(a: list[float], b: list[float], direction: int) -> tuple[str, float,
     return ("holds" if direction * difference > 2 * noise else "same sign, within noise"), difference, noise
 
 
-# (claim, row a, row b, quantity, expected sign of a - b) — PAPER.md, end of section 7.
+# (claim, row a, row b, quantity, expected sign of a - b): the paper's qualitative findings (docs/method.md sec. 8).
 FINDINGS: tuple[tuple[str, str, str, str, int], ...] = (
     ("Pos-Only keeps entropy above REINFORCE", "pos_only", "reinforce", "entropy_mean", +1),
     ("Pos-Only cuts the 'none solved' fraction (vs REINFORCE)", "pos_only", "reinforce", "none_solved_mean", -1),
