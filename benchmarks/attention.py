@@ -25,7 +25,7 @@ import asymrl.attention  # noqa: F401  (registers sdpa_gqa)
 from asymrl.data import load_problems
 from asymrl.toy.build import resolve_model_dir
 from asymrl.update import cpu_thread_setup
-from common import results_dir  # benchmarks/common.py, beside this script
+from common import provenance, results_dir  # benchmarks/common.py, beside this script
 
 
 def main() -> None:
@@ -73,11 +73,12 @@ def main() -> None:
             times[name]["forward_backward_s"].append(forward_backward(outputs[name]))
     same_tokens = torch.equal(outputs["sdpa"], outputs["sdpa_gqa"])
     median = {name: {key: round(statistics.median(values), 3) for key, values in phases.items()} for name, phases in times.items()}
+    command = f"python benchmarks/attention.py --rows {args.rows} --new-tokens {args.new_tokens} --repeats {args.repeats}"
     record = {
-        "benchmark": "attention", "device": "cpu", "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+        "benchmark": "attention", "provenance": provenance(command), "device": "cpu", "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(), "model": "toy:tiny (4 query heads, 2 key/value heads)",
         "rows": args.rows, "new_tokens": args.new_tokens, "repeats": args.repeats,
-        "command": f"python benchmarks/attention.py --rows {args.rows} --new-tokens {args.new_tokens} --repeats {args.repeats}",
+        "command": command,
         "same_sampled_tokens": same_tokens, "median": median, "all": times,
         "sdpa_gqa_speedup": {key: round(median["sdpa"][key] / median["sdpa_gqa"][key], 3) for key in median["sdpa"]},
     }

@@ -17,6 +17,8 @@ import argparse
 import json
 import platform
 import resource
+import shlex
+import sys
 import tempfile
 import time
 
@@ -26,7 +28,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 from asymrl.rollout import SamplingParams, build_engine
 from asymrl.toy.tokenizer import build_tokenizer
 from asymrl.update import cpu_thread_setup
-from common import SHAPES, results_dir  # benchmarks/common.py, beside this script
+from common import SHAPES, provenance, results_dir  # benchmarks/common.py, beside this script
 
 
 def resident_bytes() -> int:
@@ -74,6 +76,7 @@ def main() -> None:
     generated = sum(len(group[0].response_ids) for group in groups)
     record = {
         "benchmark": "generation",
+        "provenance": provenance(shlex.join(["python", *sys.argv])),
         "device": torch.cuda.get_device_name() if cuda else platform.processor() or "cpu",
         "torch": torch.__version__,
         "shape": args.shape,

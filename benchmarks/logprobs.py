@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from asymrl.logprobs import chunked_logprobs_and_entropy, logprobs_and_entropy_from_logits
+from common import provenance  # benchmarks/common.py, beside this script
 
 
 def run(method: str, hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor, chunk_size: int) -> dict:
@@ -72,6 +75,7 @@ def main() -> None:
         print(best)
     record = {
         "benchmark": "logprobs",
+        "provenance": provenance(shlex.join(["python", *sys.argv])),
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu",
         "torch": torch.__version__,
         "config": vars(args) | {"out": None},

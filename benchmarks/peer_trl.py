@@ -2,7 +2,7 @@
 the other in one invocation.
 
     python benchmarks/peer_trl.py                    # 10 RL steps each, 2 CPU threads
-    python benchmarks/peer_trl.py --steps 40         # the issue's length
+    python benchmarks/peer_trl.py --steps 40         # a longer run
 
 The job (both trainers): the embedded tiny policy (toy:tiny) on the arithmetic task, 32 prompts x 8
 rollouts per RL step at T = 1, 64 new tokens, two optimizer steps per RL step (mini-batches of 16
@@ -24,7 +24,8 @@ Measured per trainer: seconds per RL step (mean over the steps after the first),
 trained tokens per second, the peak RSS of its process, and greedy accuracy on the first
 ``--eval-problems`` validation problems before and after (the same evaluation for both: asymrl's
 engine and verifier on each trainer's final weights). Writes ``benchmarks/results/peer_trl_cpu.json``
-and appends a one-line summary to ``benchmarks/results/peer_trl_cpu_history.jsonl``.
+and appends a one-line summary to ``benchmarks/results/peer_trl_cpu_history.jsonl`` (both with the
+command, commit, date and machine: ``common.provenance``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import provenance  # benchmarks/common.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 TRL_VERSION = "1.16.0"
@@ -167,6 +170,7 @@ def main() -> None:
               "job": {"prompts": PROMPTS, "group": GROUP, "mini_batch_prompts": MINI_BATCH_PROMPTS, "micro_rows": MICRO_ROWS,
                       "max_new_tokens": NEW_TOKENS, "lr": LR, "estimator": "grpo (sample std)", "loss": "token-mean, clip 0.2, no KL"},
               "command": f"python benchmarks/peer_trl.py --steps {args.steps} --threads {args.threads}"}
+    record["provenance"] = provenance(record["command"])
     record["accuracy_before"] = greedy_accuracy("toy:tiny", args.eval_problems)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -185,8 +189,9 @@ def main() -> None:
     out = REPO / "benchmarks" / "results" / "peer_trl_cpu.json"
     out.write_text(json.dumps(record, indent=2))
     # One line per invocation beside the latest full record: the spread between runs is the noise.
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    summary = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "steps": args.steps,
+    origin = record["provenance"]
+    summary = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": origin["commit"],
+               "uncommitted_changes": origin["uncommitted_changes"], "machine": origin["machine"], "steps": args.steps,
                **{f"{name}_s_per_step": record[name]["seconds_per_step"] for name in ("asymrl", "asymrl_no_increment", "trl")},
                **{key: value for key, value in record.items() if key.endswith("speedup_over_trl")}}
     with open(out.with_name("peer_trl_cpu_history.jsonl"), "a") as history:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -22,6 +23,7 @@ from asymrl.data import load_problems
 from asymrl.prompts import render_prompt
 from asymrl.rollout import SamplingParams, TransformersOptions, build_engine, vllm_available
 from asymrl.toy.build import ensure_base_policy
+from common import provenance, results_dir  # benchmarks/common.py, beside this script
 
 
 def main() -> None:
@@ -61,8 +63,8 @@ def main() -> None:
         print(results[-1])
         engine.close()
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    out = Path(__file__).parent / "results" / f"rollout_{args.preset}_{args.device.split(':')[0]}.json"
-    out.write_text(json.dumps({"benchmark": "rollout", "preset": args.preset, "device": device, "threads": torch.get_num_threads(),
+    out = results_dir() / f"rollout_{args.preset}_{args.device.split(':')[0]}.json"
+    out.write_text(json.dumps({"benchmark": "rollout", "provenance": provenance(shlex.join(["python", *sys.argv])), "preset": args.preset, "device": device, "threads": torch.get_num_threads(),
                                "config": vars(args), "results": results}, indent=2))
     print(f"wrote {out}")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import torch
 from asymrl.config import build_config
 from asymrl.metrics import read_metrics
 from asymrl.trainer import Trainer
-from common import results_dir  # benchmarks/common.py, beside this script
+from common import provenance, results_dir  # benchmarks/common.py, beside this script
 
 PRESET_RUNS = {
     "tiny": {"rollout.max_new_tokens": 64, "train.prompts_per_step": 32, "train.mini_batch_prompts": 16, "train.micro_batch_size": 64},
@@ -48,7 +50,7 @@ def main() -> None:
     keys = sorted({k for r in records for k in r if k.startswith("time/")})
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
     result = {
-        "benchmark": "step", "preset": args.preset, "device": device, "torch": torch.__version__, "backend": args.backend,
+        "benchmark": "step", "provenance": provenance(shlex.join(["python", *sys.argv])), "preset": args.preset, "device": device, "torch": torch.__version__, "backend": args.backend,
         "config": {k: v for k, v in values.items() if k != "train.output_dir"}, "steps_averaged": len(records),
         "mean": {k: round(sum(r[k] for r in records) / len(records), 4) for k in keys},
         "response_length_mean": round(sum(r["response/length_mean"] for r in records) / len(records), 1),

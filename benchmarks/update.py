@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 
 import torch
@@ -31,7 +33,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from asymrl.loss import PolicyLossConfig
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup
-from common import SHAPES, matmul_parameters, results_dir  # benchmarks/common.py, beside this script
+from common import SHAPES, matmul_parameters, provenance, results_dir  # benchmarks/common.py, beside this script
 
 
 
@@ -133,6 +135,7 @@ def main() -> None:
             results[mode]["update_mfu"] = round(results[mode]["update_model_tflops_per_s"] / args.peak_tflops, 4)
     record = {
         "benchmark": "update",
+        "provenance": provenance(shlex.join(["python", *sys.argv])),
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "shape": args.shape,

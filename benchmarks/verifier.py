@@ -8,12 +8,13 @@ Ordinary cases are MATH solutions as responses: each MATH-500 / MATH-train solut
 by the next problem's different answer (incorrect). Measured on them: cases/s on one core (the
 verifier in-process, and ``MathVerifier`` with one worker), scaling with 1 and 2 workers (over all
 ordinary cases, and over the ones that need SymPy, the only ones the workers see), and p50/p99/max
-latency per case. Measured on the labelled sets (tests/data/verifier_cases.jsonl and
-../shared/data/verifier_public_cases.jsonl): accuracy, false positives / negatives, timeouts and the
+latency per case. Measured on the labelled sets (tests/data/verifier_cases.jsonl and, when the data
+folder holds it, verifier_public_cases.jsonl): accuracy, false positives / negatives, timeouts and the
 slowest case. math-verify runs in-process on the same cases in the same run, with its own
 (SIGALRM) time limits at their defaults. Every in-process measurement runs in a fresh process after
 one warm-up case: math-verify and SymPy cache parses, and a second grader in the same process would
-inherit the first one's caches. Writes ``benchmarks/results/verifier_cpu.json``.
+inherit the first one's caches. The MATH files (``math500.jsonl``, ``math_train.jsonl``) are read from
+``--data-dir`` (default ``$ASYMRL_DATA_DIR``). Writes ``benchmarks/results/verifier_cpu.json``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from pathlib import Path
 
 from asymrl.reward import MathVerifier, extract_answer, fast_verdict, normalize, symbolic_equal
 from asymrl.reward.extract import HEDGE
+from common import provenance  # benchmarks/common.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 OWN_CASES = ROOT / "tests" / "data" / "verifier_cases.jsonl"
 RESULT = ROOT / "benchmarks" / "results" / "verifier_cpu.json"
 TARGETS = {"accuracy": 0.97, "false_positives": 2, "cases_per_s_per_core": 100.0}
@@ -56,12 +57,12 @@ def with_final_answer(solution: str, answer: str, new_answer: str) -> str:
     return f"{solution[:at]}\\boxed{{{new_answer}}}{solution[at + len(box):]}"
 
 
-def ordinary_cases(references: int, seed: int = 0) -> list[dict]:
+def ordinary_cases(data_dir: Path, references: int, seed: int = 0) -> list[dict]:
     """Correct and incorrect MATH solutions: all of MATH-500, then MATH train rows drawn with ``seed``,
     ``references`` rows in all, two cases each. The incorrect answer is the next row's whose answer
     normalises differently (benchmarks/verifier_references.py finds no such pair the verifier equates)."""
-    rows = read_jsonl(SHARED_DATA / "math500.jsonl")
-    train = [row for row in read_jsonl(SHARED_DATA / "math_train.jsonl") if row["answer"].strip()]
+    rows = read_jsonl(data_dir / "math500.jsonl")
+    train = [row for row in read_jsonl(data_dir / "math_train.jsonl") if row["answer"].strip()]
     rows = (rows + random.Random(seed).sample(train, max(0, references - len(rows))))[:references]
     normalised = [normalize(row["answer"]) for row in rows]
     cases = []
@@ -72,10 +73,10 @@ def ordinary_cases(references: int, seed: int = 0) -> list[dict]:
     return cases
 
 
-def labelled_cases() -> dict[str, list[dict]]:
+def labelled_cases(data_dir: Path) -> dict[str, list[dict]]:
     """The project's labelled cases and the anchors' public ones, as (response, reference, expected)."""
     sets = {"own": [{"response": c["response"], "reference": c["reference"], "expected": c["expected"]} for c in read_jsonl(OWN_CASES)]}
-    public = SHARED_DATA / "verifier_public_cases.jsonl"
+    public = data_dir / "verifier_public_cases.jsonl"
     if public.is_file():
         sets["public"] = [{"response": c["response"], "reference": c["gold"], "expected": c["expected"]} for c in read_jsonl(public)]
     return sets
@@ -175,12 +176,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="free text recorded in the JSON (e.g. what else the machine ran)")
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("ASYMRL_DATA_DIR") or None,
+                        help="folder of math500.jsonl, math_train.jsonl (and verifier_public_cases.jsonl); default $ASYMRL_DATA_DIR")
     args = parser.parse_args()
+    if args.data_dir is None:
+        parser.error("--data-dir (or $ASYMRL_DATA_DIR): the folder holding math500.jsonl and math_train.jsonl")
 
-    ordinary = ordinary_cases(args.references, args.seed)
-    labelled = labelled_cases()
+    ordinary = ordinary_cases(args.data_dir, args.references, args.seed)
+    labelled = labelled_cases(args.data_dir)
     report: dict = {
         "command": shlex.join(["python", *sys.argv]),
+        "provenance": provenance(shlex.join(["python", *sys.argv])),
         "config": {"references": args.references, "ordinary_cases": len(ordinary), "timeout_s": args.timeout,
                    "workers": args.workers, "seed": args.seed,
                    "math_verify_call": "math_verify.verify(math_verify.parse('$' + gold + '$'), math_verify.parse(response))"},

@@ -1,4 +1,4 @@
-"""Every reference answer in ../shared/data against the verifier: itself boxed, and another problem's.
+"""Every reference answer of the math datasets against the verifier: itself boxed, and another problem's.
 
     python benchmarks/verifier_references.py                          # all six datasets
     python benchmarks/verifier_references.py --datasets math500 aime24 --workers 1
@@ -11,6 +11,7 @@ nearest different one in sorted order (``\\frac{1}{2}`` against ``\\frac{1}{3}``
 ``(1,3]``): hard negatives. A partner the verifier still calls equal is a "collision": either a real
 equality written differently (``\\frac12`` and ``0.5``) or a false positive; ``NOTES`` records which,
 after inspection by hand. Every exception is listed with its reason.
+The datasets' JSONL files are read from ``--data-dir`` (default ``$ASYMRL_DATA_DIR``).
 Writes ``benchmarks/results/verifier_references.json``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -28,7 +30,7 @@ from asymrl.reward import MathVerifier, extract_answer, normalize
 from asymrl.reward.equivalence import parse_rational
 from asymrl.reward.extract import HEDGE
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR = Path(os.environ["ASYMRL_DATA_DIR"]) if os.environ.get("ASYMRL_DATA_DIR") else None
 DATASETS = ("math_train", "math500", "aime24", "aime25", "amc23", "olympiadbench")
 RESULT = Path(__file__).resolve().parent / "results" / "verifier_references.json"
 
@@ -42,7 +44,7 @@ NOTES: dict[tuple[str, str, str], str] = {
 }
 
 
-def load_rows(dataset: str, data_dir: Path = DATA_DIR) -> list[dict]:
+def load_rows(dataset: str, data_dir: Path) -> list[dict]:
     """The rows of ``<data_dir>/<dataset>.jsonl`` as ``{"id", "answer"}``."""
     lines = (data_dir / f"{dataset}.jsonl").read_text().splitlines()
     return [{"id": str(row["id"]), "answer": str(row["answer"])} for row in map(json.loads, lines)]
@@ -139,13 +141,17 @@ def _exception(verifier: MathVerifier, dataset: str, kind: str, row: dict, partn
 
 
 def main() -> None:
+    from common import provenance  # benchmarks/common.py, beside this script (imported here: tests load this file alone)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder of <dataset>.jsonl; default $ASYMRL_DATA_DIR")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=2.0, help="per-case limit, seconds (the trainer's default)")
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
+    if args.data_dir is None:
+        parser.error("--data-dir (or $ASYMRL_DATA_DIR): the folder holding the datasets' JSONL files")
 
     results = {}
     with MathVerifier(num_workers=args.workers, timeout_s=args.timeout) as verifier:
@@ -156,6 +162,7 @@ def main() -> None:
         timeouts = verifier.num_timeouts
     report = {
         "command": shlex.join(["python", *sys.argv]),
+        "provenance": provenance(shlex.join(["python", *sys.argv])),
         "config": {"workers": args.workers, "timeout_s": args.timeout, "data_dir": str(args.data_dir),
                    "partners": {"next": "next row whose answer normalises to a different string",
                                 "similar": "row with the next different normalised answer in sorted order"}},
