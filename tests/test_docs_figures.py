@@ -1,0 +1,520 @@
+"""The headline figures of README.md and docs/*.md against the committed files they come from.
+
+Each check reads a number out of the text (a template around a stable phrase, ``{}`` for each
+number, white space matched loosely so that re-wrapping a paragraph does not matter) and compares it
+with the value computed from the file, rounded as printed: a printed ``33.7`` passes for any value
+within 0.05 of it, ``33.8`` does not. Changing a figure without its file (or the file without the
+text) fails here; so does a paragraph that stops naming its file.
+"""
+
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from asymrl import entropy_controls, table1
+from asymrl.metrics import all_summaries
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+NUMBER = r"([-+]?\d+(?:,\d{3})*(?:\.\d+)?)"
+WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+
+
+def load(path: str) -> dict:
+    return json.loads((ROOT / path).read_text())
+
+
+def page(path: str) -> str:
+    return (ROOT / path).read_text()
+
+
+def _literal(part: str) -> str:
+    words = [re.escape(word) for word in part.split()]
+    lead = r"\s+" if part[:1].isspace() else ""
+    tail = r"\s+" if part[-1:].isspace() and words else ""
+    return lead + r"\s+".join(words) + tail
+
+
+def numbers(text: str, template: str) -> list[str]:
+    """The numbers standing where ``template`` has ``{}``, at its first match in ``text``."""
+    regex = NUMBER.join(_literal(part) for part in template.split("{}"))
+    found = re.search(regex, text)
+    assert found, f"the text no longer reads {template!r}"
+    return list(found.groups())
+
+
+def agrees(printed: str, value: float) -> bool:
+    """Does ``printed`` equal ``value`` rounded to the decimals it shows?"""
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return abs(float(printed.replace(",", "")) - value) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+def expect(text: str, template: str, *values: float) -> None:
+    printed = numbers(text, template)
+    assert len(printed) == len(values), template
+    wrong = [(p, v) for p, v in zip(printed, values) if not agrees(p, v)]
+    assert not wrong, f"{template!r}: the text says {printed}, the file {list(values)}"
+
+
+def paragraph(text: str, start: str) -> str:
+    """The paragraph of ``text`` that holds ``start``."""
+    at = text.index(start)
+    begin = text.rfind("\n\n", 0, at) + 2
+    end = text.find("\n\n", at)
+    return text[begin: end if end >= 0 else len(text)]
+
+
+def markdown_table(text: str, header: str) -> dict[str, list[str]]:
+    """The rows (title -> cells) of the Markdown table whose header line starts with ``header``."""
+    lines = text[text.index(header):].splitlines()
+    rows = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def cell_agrees(cell: str, *values: float) -> bool:
+    printed = re.findall(NUMBER, cell)
+    return len(printed) == len(values) and all(agrees(p, v) for p, v in zip(printed, values))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def scores(results: dict, row: str) -> list[float]:
+    return next(iter(results["rows"][row]["scores"].values()))
+
+
+def diagnostic(results: dict, row: str, key: str) -> list[float]:
+    return [d[key] for d in results["rows"][row]["diagnostics"] if d.get(key) is not None]
+
+
+def standard_error(a: list[float], b: list[float]) -> float:
+    return math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+
+
+# --------------------------------------------------------------------------------------------------
+# README "Two commands": the make train run
+# --------------------------------------------------------------------------------------------------
+
+
+def test_make_train_figures_match_the_file_the_readme_names():
+    text = paragraph(README, "Measured here")
+    cited = re.search(r"`(benchmarks/results/make_train[^`]*\.json)`", text)
+    assert cited, "the make train figures name no result file"
+    run = load(cited.group(1))
+    summary = run["summary"]
+    steps, minutes = numbers(text, "{} AsymGRPO steps in {} minutes")
+    assert int(steps) == summary["steps"] and agrees(minutes, summary["wall_s"] / 60)
+    prompts, rollouts, seconds = numbers(text, "({} prompts x {} rollouts a step, {} s a step)")
+    assert agrees(seconds, run["mean_step_seconds"])
+    expect(text, "**{}% -> {}% greedy** (best {}% at step {})", 100 * summary["initial_val_accuracy"],
+           100 * summary["final_val_accuracy"], 100 * summary["best_val_accuracy"], summary["best_step"])
+    expect(text, "**{}% -> {}% sampled**", 100 * summary["initial_val_sampled_accuracy"], 100 * summary["final_val_sampled_accuracy"])
+
+
+def test_make_train_decision_quotes_its_run():
+    text = paragraph(README, "`make train` stays on the arithmetic task")
+    cited = re.search(r"`(benchmarks/results/make_train[^`]*\.json)`", text)
+    assert cited
+    summary = load(cited.group(1))["summary"]
+    expect(text, "{} -> {}% greedy and {} -> {}% sampled", 100 * summary["initial_val_accuracy"], 100 * summary["final_val_accuracy"],
+           100 * summary["initial_val_sampled_accuracy"], 100 * summary["final_val_sampled_accuracy"])
+
+
+# --------------------------------------------------------------------------------------------------
+# README "Against TRL" and the speed table
+# --------------------------------------------------------------------------------------------------
+
+
+def test_against_trl_matches_the_history_and_the_latest_run():
+    text = paragraph(README, "**Against TRL**")
+    history = [json.loads(line) for line in page("benchmarks/results/peer_trl_cpu_history.jsonl").splitlines() if line.strip()]
+    latest = load("benchmarks/results/peer_trl_cpu.json")
+    runs = [h for h in history if h["commit"] == history[-1]["commit"]]
+    said = re.search(r"(\w+) runs at the same commit", text)
+    assert said and WORDS[said.group(1).lower()] == len(runs)
+    assert numbers(text, "peer_trl.py --steps {}") == [str(latest["steps"])] and all(h["steps"] == latest["steps"] for h in runs)
+    equal_work = [h["asymrl_no_increment_speedup_over_trl"] for h in runs]
+    expect(text, "**{}x faster per RL step on average**", statistics.mean(equal_work))
+    expect(text, "({}x, {}x, {}x; asymrl {}, {}, {} s, TRL {}, {}, {} s); with its default diagnostics, {}x, {}x, {}x",
+           *equal_work, *(h["asymrl_no_increment_s_per_step"] for h in runs), *(h["trl_s_per_step"] for h in runs),
+           *(h["asymrl_speedup_over_trl"] for h in runs))
+    # The latest full record is the history's last line.
+    assert latest["asymrl_no_increment"]["seconds_per_step"] == runs[-1]["asymrl_no_increment_s_per_step"]
+    phases = latest["asymrl_no_increment"]["phases_s"]
+    expect(text, "generate {} s, verify {}, old log-probs {} (the second mini-batch only), update {}",
+           phases["generate"], phases["verify"], phases["logprob"], phases["update"])
+    expect(text, "{}% before, {}% (asymrl) and {}% (TRL) after {} steps", latest["accuracy_before"],
+           latest["asymrl"]["accuracy_after"], latest["trl"]["accuracy_after"], latest["steps"])
+    goal = sum(s >= 1.3 for s in equal_work)
+    assert re.search(rf"in {['no', 'one', 'two', 'three'][goal]} runs? of {['no', 'one', 'two', 'three'][len(runs)]}", text)
+
+
+def test_speed_table_rows_match_their_files():
+    table = markdown_table(README, "| what | where | figure | file |")
+    rows = {cells[-1].strip("`"): cells[-2] for cells in table.values()}
+    rollout = {r["backend"]: r["tokens_per_s"] for r in load("benchmarks/results/rollout_tiny_cpu.json")["results"]}
+    expect(rows["rollout_tiny_cpu.json"], "transformers {}k tok/s (static cache: {}k, no compiled decode on CPU), vLLM-CPU {}k",
+           rollout["transformers"] / 1e3, rollout["transformers+static"] / 1e3, rollout["vllm"] / 1e3)
+    attention = load("benchmarks/results/attention_tiny_cpu.json")["sdpa_gqa_speedup"]
+    expect(rows["attention_tiny_cpu.json"], "{}x faster, same tokens (masked forward + backward: {}x)",
+           attention["sample_s"], attention["forward_backward_s"])
+    step = load("benchmarks/results/step_tiny_cpu.json")["mean"]
+    expect(rows["step_tiny_cpu.json"], "{} s: generate {}, log-probs {}, update {}, log-probs after {}, sync {}",
+           step["time/step"], step["time/generate"], step["time/logprob"], step["time/update"], step["time/logprob_after"],
+           step["time/weight_sync"])
+    tiny = load("benchmarks/results/update_tiny_cpu_long-tailed.json")
+    speedup, modes = tiny["speedup_over_fixed"], tiny["modes"]
+    tiny_rows = [cells[-2] for cells in table.values() if cells[-1] == "`update_tiny_cpu_long-tailed.json`"]
+    expect(tiny_rows[0], "update {}x, log-probs {}x (padded share {}% vs {}%)", speedup["token_budget"]["update"],
+           speedup["token_budget"]["logprob"], 100 * modes["token_budget"]["padded_frac"], 100 * modes["fixed"]["padded_frac"])
+    expect(tiny_rows[1], "update {}x, log-probs {}x (padded share {}%); token budget + packing: {}x / {}x ({}%); "
+           "token budget alone, same run: {}x / {}x", speedup["packed"]["update"], speedup["packed"]["logprob"],
+           100 * modes["packed"]["padded_frac"], speedup["token_budget_packed"]["update"], speedup["token_budget_packed"]["logprob"],
+           100 * modes["token_budget_packed"]["padded_frac"], speedup["token_budget"]["update"], speedup["token_budget"]["logprob"])
+    small = load("benchmarks/results/update_small-30m_cpu_long-tailed.json")
+    expect(rows["update_small-30m_cpu_long-tailed.json"], "update {}x, log-probs {}x (padded share {}% vs {}%)",
+           small["token_budget_speedup"]["update"], small["token_budget_speedup"]["logprob"],
+           100 * small["modes"]["token_budget"]["padded_frac"], 100 * small["modes"]["fixed"]["padded_frac"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Table 1 pages and their results.json
+# --------------------------------------------------------------------------------------------------
+
+
+def _row_ids(table: dict[str, list[str]], titles: dict[str, str]) -> dict[str, str]:
+    """Table title -> row id (the base row's title names its policy)."""
+    return {title: ("base" if title.startswith("Base policy") else titles[title]) for title in table}
+
+
+def _check_score_table(text: str, header: str, results: dict) -> None:
+    table = markdown_table(text, header)
+    ids = _row_ids(table, {title: row for row, title in table1.ROWS})
+    assert set(ids.values()) == set(results["rows"])
+    for title, cells in table.items():
+        assert cell_agrees(cells[0], *mean_std(scores(results, ids[title]))), (title, cells)
+
+
+def _check_diagnostics_table(text: str, header: str, results: dict, titles: dict[str, str]) -> None:
+    table = markdown_table(text, header)
+    columns = {"best val. (greedy)": "best_val_accuracy", **{s.title: s.name for s in all_summaries()}}
+    names = [columns[title] for title in header.strip("| ").split(" | ")[1:]]
+    ids = _row_ids(table, titles)
+    for title, cells in table.items():
+        for key, cell in zip(names, cells):
+            values = diagnostic(results, ids[title], key)
+            assert (cell == "—") if not values else cell_agrees(cell, statistics.mean(values)), (title, key, cell)
+
+
+def _check_pass_at_k_tables(text: str, results: dict, titles: dict[str, str]) -> None:
+    table = markdown_table(text, "| Method | pass@1 | pass@2 |\n")
+    ids = _row_ids(table, titles)
+    assert set(ids.values()) == set(results["rows"])
+    for title, cells in table.items():
+        curves = results["rows"][ids[title]]["pass_at_k"]
+        for k, cell in zip(("1", "2"), cells):
+            assert cell_agrees(cell, *mean_std([100 * c[k] for c in curves])), (title, k, cell)
+    wide = markdown_table(text, "| Method | pass@1 | pass@2 | pass@4 | pass@8 | pass@16 | pass@32 |")
+    for title, cells in wide.items():
+        curve = results["rows"][ids[title]]["pass_at_k_wide"]
+        assert all(cell_agrees(cell, 100 * curve[k]) for k, cell in zip(("1", "2", "4", "8", "16", "32"), cells)), (title, cells)
+
+
+def _check_findings(text: str, results: dict) -> None:
+    for finding in results["findings"]:
+        assert f"**{finding['verdict']}**: {finding['claim']} — {finding['evidence']}" in text, finding["claim"]
+
+
+def test_table1_tiny_page_matches_its_results():
+    text, results = page("docs/table1_tiny.md"), load("docs/table1_tiny/results.json")
+    titles = {title: row for row, title in table1.ROWS}
+    _check_score_table(text, "| Method | Toy test |", results)
+    _check_diagnostics_table(text, "| Method | best val. (greedy) | entropy | entropy final | none solved | all solved | logp incr. correct | reward final |",
+                             results, titles)
+    _check_findings(text, results)
+    trained = [row for row in results["rows"] if row != "base"]
+    means = {row: statistics.mean(scores(results, row)) for row in results["rows"]}
+    expect(text, "lifts the base policy from {}% to\n  {}-{}% in", means["base"], min(means[r] for r in trained), max(means[r] for r in trained))
+    close = [row for row in trained if 54.15 <= means[row] <= 56.25]
+    assert len(close) == 12
+    expect(text, "twelve of the fourteen trained rows sit within {}-{}%", min(means[r] for r in close), max(means[r] for r in close))
+    expect(text, "standard deviation ({}-{} points)", min(mean_std(scores(results, r))[1] for r in close),
+           max(mean_std(scores(results, r))[1] for r in close))
+    later = {row: statistics.mean(scores(results, row)[:2]) - statistics.mean(scores(results, row)[2:]) for row in trained}
+    in_band = [gap for gap in later.values() if 0.95 <= gap <= 3.35]
+    assert len(in_band) == 9
+    expect(text, "seeds 2, 3 score {}-{} points below seeds 0, 1", min(in_band), max(in_band))
+    expect(text, "AsymGRPO ({} ± {}) and its clip-higher\n  variant ({} ± {}) are not above GRPO ({} ± {})",
+           *mean_std(scores(results, "asymgrpo")), *mean_std(scores(results, "asymgrpo_clip_higher")), *mean_std(scores(results, "grpo")))
+    expect(text, "trains worse than GRPO ({} vs {}, beyond the noise)", means["ent_increase"], means["grpo"])
+    expect(text, "not worse than GRPO's here ({} ± {})", *mean_std(scores(results, "ent_decrease")))
+    walls = {seed: [d["train_wall_s"] for row in trained for s, d in zip(results["rows"][row]["seeds"], results["rows"][row]["diagnostics"]) if s == seed]
+             for seed in range(4)}
+    expect(text, "Training alone took {}-{} s per run for seeds 2, 3 and {}-{} s for seeds 0, 1", min(walls[2] + walls[3]),
+           max(walls[2] + walls[3]), min(walls[0] + walls[1]), max(walls[0] + walls[1]))
+
+
+def test_table1_paths_page_matches_its_results():
+    text, results = page("docs/table1_paths.md"), load("docs/table1_paths/results.json")
+    titles = {title: row for row, title in table1.ROWS}
+    _check_score_table(text, "| Method | paths:test |", results)
+    _check_pass_at_k_tables(text, results, titles)
+    _check_diagnostics_table(text, "| Method | best val. (greedy) | none solved | all solved | reward final | entropy | entropy final | logp incr. correct | distinct correct |",
+                             results, titles)
+    _check_findings(text, results)
+    trained = [row for row in results["rows"] if row != "base"]
+    means = {row: statistics.mean(scores(results, row)) for row in results["rows"]}
+    grpo, asym = scores(results, "grpo"), scores(results, "asymgrpo")
+    expect(text, "lifts test pass@1 from\n  {}% to {}-{}%", means["base"], min(means[r] for r in trained), max(means[r] for r in trained))
+    others = [r for r in trained if r != "ent_increase"]
+    expect(text, "rows sit within {}-{}%", min(means[r] for r in others), max(means[r] for r in others))
+    expect(text, "seed standard deviations ({}-{} points)", min(mean_std(scores(results, r))[1] for r in trained),
+           max(mean_std(scores(results, r))[1] for r in trained))
+    expect(text, "AsymGRPO {} ± {} equals GRPO {} ± {}\n  ({}, standard error of the difference {})", *mean_std(asym), *mean_std(grpo),
+           means["asymgrpo"] - means["grpo"], standard_error(asym, grpo))
+    expect(text, "AsymGRPO w/ Clip-higher {} ± {} is {}.", *mean_std(scores(results, "asymgrpo_clip_higher")),
+           means["asymgrpo_clip_higher"] - means["grpo"])
+    expect(text, "With three\n  seeds this page had AsymGRPO {} point above GRPO; the fourth seed (GRPO {}%, AsymGRPO {}%)",
+           statistics.mean(asym[:3]) - statistics.mean(grpo[:3]), grpo[3], asym[3])
+    entinc = scores(results, "ent_increase")
+    expect(text, "EntIncrease {} ± {} is the lowest row, {}\n  points under GRPO with a standard error of {}", *mean_std(entinc),
+           means["grpo"] - means["ent_increase"], standard_error(entinc, grpo))
+    expect(text, "EntDecrease ({} ±\n  {}) is {} under GRPO", *mean_std(scores(results, "ent_decrease")), means["grpo"] - means["ent_decrease"])
+    entropy = {row: statistics.mean(diagnostic(results, row, "entropy_mean")) for row in trained}
+    rest = [entropy[r] for r in trained if r != "ent_increase"]
+    expect(text, "highest entropy ({} vs {}-{})", entropy["ent_increase"], min(rest), max(rest))
+    expect(text, "is {}-{} for every\n  row but EntIncrease", min(rest), max(rest))
+    final = diagnostic(results, "grpo", "entropy_final")
+    expect(text, "it ends at {}-{} over the last 10 steps", min(final), max(final))
+    gains = {k: [100 * (statistics.mean(c[k] for c in results["rows"][r]["pass_at_k"])
+                        - statistics.mean(c[k] for c in results["rows"]["base"]["pass_at_k"])) for r in trained] for k in ("1", "2")}
+    expect(text, "raises pass@1 and pass@2, by {}-{} and {}-{} points", min(gains["1"]), max(gains["1"]), min(gains["2"]), max(gains["2"]))
+    wide = {row: 100 * results["rows"][row]["pass_at_k_wide"]["32"] for row in results["rows"]}
+    expect(text, "pass@32 {}-{}% against the base's {}%", min(wide[r] for r in trained), max(wide[r] for r in trained), wide["base"])
+    best = [d["best_step"] for r in trained for d in results["rows"][r]["diagnostics"]]
+    expect(text, "is at step 150 in {} of the {} trained runs, 120 in {}, 90 in {}, 60 in {}", best.count(150), len(best),
+           best.count(120), best.count(90), best.count(60))
+    invocations = [json.loads(line) for line in page("docs/table1_paths/invocations.jsonl").splitlines() if line.strip()]
+    quiet = invocations[-1]
+    expect(text, "three invocations (`docs/table1_paths/invocations.jsonl`):\n{} min in all. Of that, {} min",
+           sum(i["wall_s"] for i in invocations) / 60, invocations[0]["wall_s"] / 60)
+    expect(text, "the {} runs of seed 3 in\n{} min, {} s per run", quiet["runs_done"], quiet["wall_s"] / 60, quiet["wall_s"] / quiet["runs_done"])
+    expect(text, "the {} trained runs alone take {} min", len(trained) * 4, len(trained) * 4 * round(quiet["wall_s"] / quiet["runs_done"], 1) / 60)
+
+
+def test_readme_summary_of_table1_on_the_testbed_matches_its_results():
+    text = paragraph(README, "**Table 1 on this task**")
+    assert "`docs/table1_paths/results.json`" in text
+    results = load("docs/table1_paths/results.json")
+    trained = [row for row in results["rows"] if row != "base"]
+    means = {row: statistics.mean(scores(results, row)) for row in results["rows"]}
+    others = [r for r in trained if r != "ent_increase"]
+    expect(text, "from {}% to {}-{}%, thirteen of fourteen within {}-{}% with\nseed standard deviations of {}-{} points",
+           means["base"], min(means[r] for r in trained), max(means[r] for r in trained), min(means[r] for r in others),
+           max(means[r] for r in others), min(mean_std(scores(results, r))[1] for r in trained),
+           max(mean_std(scores(results, r))[1] for r in trained))
+    expect(text, "AsymGRPO ({} ± {}) equals GRPO ({} ± {})", *mean_std(scores(results, "asymgrpo")), *mean_std(scores(results, "grpo")))
+    expect(text, "EntIncrease is lowest ({} ± {},", *mean_std(scores(results, "ent_increase")))
+    invocations = [json.loads(line) for line in page("docs/table1_paths/invocations.jsonl").splitlines() if line.strip()]
+    expect(text, "{} min as actually run over three invocations", sum(i["wall_s"] for i in invocations) / 60)
+    expect(text, "trained and evaluated {} runs in {} min", invocations[-1]["runs_done"], invocations[-1]["wall_s"] / 60)
+
+
+# --------------------------------------------------------------------------------------------------
+# The entropy controls: the page, and every separation its rule finds, in the README too
+# --------------------------------------------------------------------------------------------------
+
+CONTROLS = "docs/entropy_controls/results.json"
+
+
+def _comparison(results: dict, row: str, quantity: str) -> dict:
+    return next(c for c in results["comparisons"] if c["row"] == row and c["quantity"] == quantity)
+
+
+def _ratio(results: dict, row: str, quantity: str) -> float:
+    c = _comparison(results, row, quantity)
+    return abs(c["difference"]) / c["noise"]
+
+
+def test_entropy_controls_tables_match_their_results():
+    text, results = page("docs/entropy_controls.md"), load(CONTROLS)
+    titles = {title: row for row, title in entropy_controls.TITLES}
+    table = markdown_table(text, "| Method | seeds | test pass@1 (%) |")
+    assert {titles[t] for t in table} == set(results["rows"])
+    for title, cells in table.items():
+        row = titles[title]
+        entry = results["rows"][row]
+        assert int(cells[0]) == len(entry["seeds"])
+        assert cell_agrees(cells[1], *mean_std(scores(results, row))), title
+        assert cell_agrees(cells[2], 100 * entry["pass_at_k_wide"]["32"]), title
+        for cell, key in zip(cells[3:6], ("entropy_mean", "entropy_final", "grad_share_pos")):
+            values = diagnostic(results, row, key)
+            assert (cell == "—") if not values else cell_agrees(cell, *mean_std(values)), (title, key)
+        assert cell_agrees(cells[6], *mean_std(diagnostic(results, row, "best_val_accuracy"))), title
+    against = markdown_table(text, "| Method | test pass@1 vs GRPO |")
+    for c in results["comparisons"]:
+        cells = dict(zip(["test pass@1", "entropy (mean)", "entropy (last 10 steps)", "none solved"], against[c["title"]]))
+        scale = 100 if c["quantity"] == "none solved" else 1
+        cell = cells[c["quantity"]]
+        assert cell.endswith(f"({c['verdict']})") and cell_agrees(cell.rsplit("(", 1)[0], scale * c["difference"], scale * c["noise"]), c
+    _check_pass_at_k_tables(text, results, titles)
+    _check_diagnostics_table(text, "| Method | best val. (greedy) | none solved | all solved | reward final | entropy | entropy final | logp incr. correct | distinct correct |",
+                             results, titles)
+    expect(text, "The 18 new runs took {} min", results["wall_s"] / 60)
+
+
+def _separating(results: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in results["comparisons"]:
+        if c["verdict"] in ("above", "below"):
+            out.setdefault(c["row"], []).append(c["quantity"])
+    return out
+
+
+def test_entropy_controls_page_states_every_separation():
+    text, results = page("docs/entropy_controls.md"), load(CONTROLS)
+    separating = _separating(results)
+    assert set(separating) == {"grpo_80_20", "gspo", "grpo_dynamic_sampling", "asymgrpo_adaptive"}
+    said = re.search(r"(\w+) methods do, (\w+) of\s+them in accuracy", text)
+    in_accuracy = [row for row, quantities in separating.items() if "test pass@1" in quantities]
+    assert said and WORDS[said.group(1).lower()] == len(separating) and said.group(2) == ["no", "one", "two"][len(in_accuracy)]
+    rows = results["rows"]
+    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
+    expect(text, "keeps entropy higher ({} vs {} over\n  training, {} vs {} at the end; {} and {} standard errors)",
+           mean("grpo_80_20", "entropy_mean"), mean("grpo", "entropy_mean"), mean("grpo_80_20", "entropy_final"), mean("grpo", "entropy_final"),
+           _ratio(results, "grpo_80_20", "entropy (mean)"), _ratio(results, "grpo_80_20", "entropy (last 10 steps)"))
+    c = _comparison(results, "grpo_80_20", "test pass@1")
+    expect(text, "costs {} ± {} points of\n  test pass@1 ({} vs {}%, {} standard errors), with more unsolved groups ({} points)",
+           -c["difference"], c["noise"], statistics.mean(scores(results, "grpo_80_20")), statistics.mean(scores(results, "grpo")),
+           _ratio(results, "grpo_80_20", "test pass@1"), 100 * _comparison(results, "grpo_80_20", "none solved")["difference"])
+    expect(text, "GSPO's mean entropy is higher** than GRPO's, {} ({} standard errors)",
+           _comparison(results, "gspo", "entropy (mean)")["difference"], _ratio(results, "gspo", "entropy (mean)"))
+    c = _comparison(results, "gspo", "test pass@1")
+    expect(text, "Its test pass@1, {} ± {}, is the\n  lowest after the 80/20 rule's, {} ± {} from GRPO", *mean_std(scores(results, "gspo")),
+           c["difference"], c["noise"])
+    expect(text, "Dynamic sampling's mean entropy is lower**, {} ({} standard errors)",
+           _comparison(results, "grpo_dynamic_sampling", "entropy (mean)")["difference"], _ratio(results, "grpo_dynamic_sampling", "entropy (mean)"))
+    expect(text, "test pass@1 ({} ± {}) and KL-Cov's ({} ± {}) are the\n  highest, {} and {} over GRPO, within noise (standard errors {} and {})",
+           *mean_std(scores(results, "grpo_dynamic_sampling")), *mean_std(scores(results, "grpo_kl_cov")),
+           _comparison(results, "grpo_dynamic_sampling", "test pass@1")["difference"], _comparison(results, "grpo_kl_cov", "test pass@1")["difference"],
+           _comparison(results, "grpo_dynamic_sampling", "test pass@1")["noise"], _comparison(results, "grpo_kl_cov", "test pass@1")["noise"])
+    expect(text, "mean entropy and none-solved fraction are lower**, {} and {} point\n  ({} and {} standard errors)",
+           _comparison(results, "asymgrpo_adaptive", "entropy (mean)")["difference"],
+           100 * _comparison(results, "asymgrpo_adaptive", "none solved")["difference"],
+           _ratio(results, "asymgrpo_adaptive", "entropy (mean)"), _ratio(results, "asymgrpo_adaptive", "none solved"))
+    expect(text, "training is {} and over the last 10 steps {} (GRPO's)", mean("asymgrpo_adaptive", "entropy_mean"),
+           mean("asymgrpo_adaptive", "entropy_final"))
+    share = diagnostic(results, "asymgrpo_adaptive", "grad_share_pos")
+    grpo_based = [statistics.mean(diagnostic(results, row, "grad_share_pos")) for row in rows
+                  if row not in ("asymgrpo_adaptive", "base") and diagnostic(results, row, "grad_share_pos")]
+    expect(text, "{} averaged over\n  training (seed means {}-{}), against {}-{} for every GRPO-based method logged",
+           statistics.mean(share), min(share), max(share), min(grpo_based), max(grpo_based))
+    expect(text, "Test\n  pass@1 {} ± {} is within noise of GRPO", *mean_std(scores(results, "asymgrpo_adaptive")))
+    quiet = [title for row, title in entropy_controls.TITLES if row not in separating and row not in ("base", "grpo")]
+    sentence = paragraph(text, "do not separate from GRPO** in any")
+    assert all(t.split(" w/ ")[-1].replace("entropy bonus", "the entropy bonus").split(" (")[0] in sentence for t in quiet)
+
+
+def test_readme_states_every_separation_of_the_entropy_controls():
+    text = paragraph(README, "**Side by side.**")
+    assert "`docs/entropy_controls/results.json`" in text
+    results = load(CONTROLS)
+    separating = _separating(results)
+    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
+    assert set(separating["grpo_80_20"]) == {"test pass@1", "entropy (mean)", "entropy (last 10 steps)", "none solved"}
+    expect(text, "with higher\nentropy ({} vs {} over training) and lower test pass@1 ({} vs {}%)", mean("grpo_80_20", "entropy_mean"),
+           mean("grpo", "entropy_mean"), statistics.mean(scores(results, "grpo_80_20")), statistics.mean(scores(results, "grpo")))
+    others = {row: quantities for row, quantities in separating.items() if row != "grpo_80_20"}
+    assert re.search(rf"{['No', 'One', 'Two', 'Three', 'Four'][len(others)]} more separate", text)
+    assert not any("test pass@1" in q for q in others.values()) and "none in test pass@1" in text
+    assert others["gspo"] == ["entropy (mean)"]
+    expect(text, "GSPO's mean entropy is higher ({},\n{} standard errors)", _comparison(results, "gspo", "entropy (mean)")["difference"],
+           _ratio(results, "gspo", "entropy (mean)"))
+    assert set(others["grpo_dynamic_sampling"]) == {"entropy (mean)", "none solved"}
+    expect(text, "dynamic sampling's lower ({}, {}; its none-solved fraction is 0 by\nconstruction)",
+           _comparison(results, "grpo_dynamic_sampling", "entropy (mean)")["difference"], _ratio(results, "grpo_dynamic_sampling", "entropy (mean)"))
+    assert diagnostic(results, "grpo_dynamic_sampling", "none_solved_mean") == [0, 0, 0]
+    assert set(others["asymgrpo_adaptive"]) == {"entropy (mean)", "none solved"}
+    expect(text, "adaptive AsymGRPO's mean entropy and none-solved fraction are lower ({} and\n{} point, {} and {})",
+           _comparison(results, "asymgrpo_adaptive", "entropy (mean)")["difference"],
+           100 * _comparison(results, "asymgrpo_adaptive", "none solved")["difference"],
+           _ratio(results, "asymgrpo_adaptive", "entropy (mean)"), _ratio(results, "asymgrpo_adaptive", "none solved"))
+    expect(text, "target entropy ({} over training,\n{} over the last 10 steps, against {})", mean("asymgrpo_adaptive", "entropy_mean"),
+           mean("asymgrpo_adaptive", "entropy_final"), 0.30)
+    grpo_based = [statistics.mean(diagnostic(results, row, "grad_share_pos")) for row in results["rows"]
+                  if row not in ("asymgrpo_adaptive", "base") and diagnostic(results, row, "grad_share_pos")]
+    expect(text, "averages {} ({}-{} under the GRPO-based methods that log it)",
+           statistics.mean(diagnostic(results, "asymgrpo_adaptive", "grad_share_pos")), min(grpo_based), max(grpo_based))
+    rest = ["grpo_clip_cov", "grpo_kl_cov", "grpo_entropy_reg", "grpo_clip_higher", "grpo_dynamic_sampling"]
+    pass1 = {row: statistics.mean(scores(results, row)) for row in results["rows"]}
+    expect(text, "Test pass@1 is {}-{}% for\nClip-Cov, KL-Cov, the entropy bonus, clip-higher and dynamic sampling and {}% for GSPO",
+           min(pass1[r] for r in rest), max(pass1[r] for r in rest), pass1["gspo"])
+    assert all(_comparison(results, row, "test pass@1")["verdict"] == "within noise" for row in rest + ["gspo"])
+    expect(text, "each within\nnoise of GRPO's {}%", pass1["grpo"])
+
+
+# --------------------------------------------------------------------------------------------------
+# The embedded tasks' base policies and the path-finding task's shape
+# --------------------------------------------------------------------------------------------------
+
+
+def test_base_policy_tables_match_their_files():
+    paths_file = load("benchmarks/results/paths_base_policy.json")
+    table = markdown_table(README, "| statistic | band asked for | paths (`toy:paths`) | arithmetic (`toy:tiny`) |")
+    keys = {"pass@1": ("pass_at_1", 1), "pass@8": ("pass_at_8", 1), "pass@64 - pass@8": ("pass_at_64_minus_8", 1),
+            "mixed groups (G = 8)": ("mixed_groups_g8", 100), "none-solved groups (G = 8)": ("none_solved_groups_g8", 100),
+            "all-solved groups (G = 8)": ("all_solved_groups_g8", 100),
+            "distinct correct responses in a solved group of 8": ("distinct_correct_in_solved_group_of_8", 1)}
+    assert set(table) == set(keys)
+    for statistic, (key, scale) in keys.items():
+        cells = table[statistic]
+        assert cell_agrees(cells[1], scale * paths_file["paths"][key]) and cell_agrees(cells[2], scale * paths_file["arithmetic"][key]), statistic
+    curve = paths_file["paths"]["pass_at_k"]
+    expect(README, "pass@k of `toy:paths` for k = 1, 2, 4, ..., 64: {}, {}, {}, {}, {}, {}, {}.",
+           *(curve[k] for k in ("1", "2", "4", "8", "16", "32", "64")))
+    toy = load("benchmarks/results/toy_base_policy.json")
+    levels = markdown_table(README, "| level | problems | greedy % | sampled (T=1) % | pass@8 % | mixed groups % |")
+    for level, cells in levels.items():
+        entry = toy["overall"] if level == "all" else toy["levels"][level]
+        assert int(cells[0]) == entry["problems"], level
+        assert all(cell_agrees(cell, entry[key]) for cell, key in zip(cells[1:], ("greedy", "sampled", "pass@8", "mixed_groups"))), level
+
+
+def test_paths_task_description_matches_its_counts():
+    shape = load("benchmarks/results/paths_task.json")
+    text = paragraph(README, "`asymrl.toy.paths` is a task whose failures")
+    assert "`benchmarks/results/paths_task.json`" in text
+    graph, splits = shape["graph"], shape["splits"]
+    expect(text, "({} nodes in {} layers, {} edges, seeded)", graph["nodes"], graph["layers"], graph["edges"])
+    expect(text, "two nodes {}-{} layers apart", *splits["validation"]["hops"])
+    expect(text, "(median {} on validation)", splits["validation"]["num_paths_median"])
+    expect(text, "({} SFT paths over {} pairs; {} train, {}\nvalidation, {} test pairs)", splits["sft"]["rows"],
+           splits["sft"]["pairs"], splits["train"]["pairs"], splits["validation"]["pairs"], splits["test"]["pairs"])
+    assert shape["splits_disjoint_by_pair"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The checks can fail
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_checks_fail_on_an_edited_figure():
+    text = paragraph(README, "**Against TRL**")
+    latest = load("benchmarks/results/peer_trl_cpu.json")
+    edited = text.replace(f"{latest['accuracy_before']:.1f}% before", f"{latest['accuracy_before'] + 0.1:.1f}% before")
+    assert edited != text
+    with pytest.raises(AssertionError):
+        expect(edited, "{}% before, {}% (asymrl) and {}% (TRL) after {} steps", latest["accuracy_before"],
+               latest["asymrl"]["accuracy_after"], latest["trl"]["accuracy_after"], latest["steps"])
+    with pytest.raises(AssertionError, match="no longer reads"):
+        numbers(text, "a sentence that is not there {}")
