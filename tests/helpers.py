@@ -22,12 +22,14 @@ SMALL_RUN = [
 ]
 
 
-def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True, env: dict | None = None):
-    """``train.py`` with ``SMALL_RUN`` and ``extra`` overrides in a child process; with ``wait`` its
-    ``summary.json`` (the process must succeed), else the running process."""
+def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True, env: dict | None = None,
+              script: list[str] | None = None):
+    """``train.py`` (or ``script``: a command line standing for it) with ``SMALL_RUN`` and ``extra``
+    overrides in a child process; with ``wait`` its ``summary.json`` (the process must succeed), else
+    the running process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "DS_ACCELERATOR": "cpu", **(env or {})}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
-    command = (launch or [sys.executable]) + [str(ROOT / "train.py"), *SMALL_RUN, f"train.output_dir={output_dir}", *extra]
+    command = (launch or [sys.executable]) + (script or [str(ROOT / "train.py")]) + [*SMALL_RUN, f"train.output_dir={output_dir}", *extra]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not wait:
         return process

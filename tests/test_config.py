@@ -105,15 +105,13 @@ def test_policy_loss_and_its_kwargs_are_checked():
     def needs_scale(logprobs, old_logprobs, advantages, mask, *, eps_low, eps_high, dual_clip, scale: float, power: int = 1):
         return -advantages * logprobs * scale ** power, {}
 
-    try:
-        config = build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs.scale": "0.5"})
-        assert config.algorithm.policy_loss_kwargs == {"scale": 0.5}
-        with pytest.raises(ConfigError, match=r"policy_loss_kwargs.scale: policy loss 'test_needs_scale' needs it"):
-            build_config({"algorithm.policy_loss": "test_needs_scale"})
-        with pytest.raises(ConfigError, match=r"policy_loss_kwargs.power: expected an integer"):
-            build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs": {"scale": 1, "power": 1.5}})
-    finally:
-        POLICY_LOSSES.unregister("test_needs_scale")
+    # (tests/conftest.py restores every registry after each test)
+    config = build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs.scale": "0.5"})
+    assert config.algorithm.policy_loss_kwargs == {"scale": 0.5}
+    with pytest.raises(ConfigError, match=r"policy_loss_kwargs.scale: policy loss 'test_needs_scale' needs it"):
+        build_config({"algorithm.policy_loss": "test_needs_scale"})
+    with pytest.raises(ConfigError, match=r"policy_loss_kwargs.power: expected an integer"):
+        build_config({"algorithm.policy_loss": "test_needs_scale", "algorithm.policy_loss_kwargs": {"scale": 1, "power": 1.5}})
 
 
 @pytest.fixture
@@ -129,8 +127,7 @@ def half_reinforce():
     def half_reinforce(rewards: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
         return (rewards * 2 - 1) * scale
 
-    yield name
-    advantages.ESTIMATORS.unregister(name)
+    return name
 
 
 def test_estimator_kwargs_reach_a_registered_estimator_from_yaml_and_key_value(half_reinforce, tmp_path):
@@ -183,13 +180,10 @@ def test_an_estimator_parameter_without_default_must_be_given():
     def scaled_reinforce(rewards: torch.Tensor, scale: float) -> torch.Tensor:
         return (rewards * 2 - 1) * scale
 
-    try:
-        with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.scale: advantage estimator 'test_scaled_reinforce' needs it"):
-            build_config({"algorithm.estimator": "test_scaled_reinforce"})
-        config = build_config({"algorithm.estimator": "test_scaled_reinforce", "algorithm.estimator_kwargs.scale": "2"})
-        assert config.algorithm.estimator_params() == {"scale": 2.0}
-    finally:
-        advantages.ESTIMATORS.unregister("test_scaled_reinforce")
+    with pytest.raises(ConfigError, match="algorithm.estimator_kwargs.scale: advantage estimator 'test_scaled_reinforce' needs it"):
+        build_config({"algorithm.estimator": "test_scaled_reinforce"})
+    config = build_config({"algorithm.estimator": "test_scaled_reinforce", "algorithm.estimator_kwargs.scale": "2"})
+    assert config.algorithm.estimator_params() == {"scale": 2.0}
 
 
 def test_grpo_eps_is_grpos_only():

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import plotted, record_figures
 
 from asymrl import reproduce
 from asymrl.config import build_config, load_yaml
@@ -116,10 +117,11 @@ def test_bad_rows_and_overrides_are_named(tmp_path, capsys):
     assert "did you mean 'train.lr'" in capsys.readouterr().err
 
 
-def test_tiny_scale_two_rows_end_to_end_then_nothing_is_redone(tmp_path):
+def test_tiny_scale_two_rows_end_to_end_then_nothing_is_redone(tmp_path, monkeypatch):
     args = ["--scale", "tiny", "--rows", "base,pos_only", "--seeds", "0", "--steps", "3", "--eval-limit", "40",
             "--set", "eval.max_problems=40", "--set", "train.prompts_per_step=8", "--set", "train.save_every=1",
             "--out", str(tmp_path)]
+    built = record_figures(monkeypatch)
     reproduce.main(args)
     run_dir = tmp_path / "pos_only" / "seed0"
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 3
@@ -131,8 +133,17 @@ def test_tiny_scale_two_rows_end_to_end_then_nothing_is_redone(tmp_path):
     assert results["rows"]["pos_only"]["diagnostics"][0]["entropy_mean"] > 0
     markdown = (tmp_path / "table1.md").read_text()
     assert f"| Pos-Only | {evaluation['accuracy']:.2f} |" in markdown and "Base policy (toy:tiny)" in markdown
-    for name in ("entropy", "validation_accuracy", "solved_fractions", "logp_increment", "covariance_by_accuracy"):
-        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+    # The figures plot the run's own series: entropy per step (EMA 0.6), validation at each check.
+    from asymrl.metrics import read_metrics
+    from asymrl.plots import ema
+
+    records = read_metrics(run_dir / "metrics.jsonl")
+    steps = [r["step"] for r in records if "entropy/all" in r]
+    assert plotted(built["entropy"].axes[0]) == {"Pos-Only": (steps, pytest.approx(ema([r["entropy/all"] for r in records if "entropy/all" in r], 0.6)))}
+    validation = plotted(built["validation_accuracy"].axes[0])
+    assert validation["Pos-Only"][0] == [r["step"] for r in records if "val/accuracy" in r] and "Base policy (toy:tiny)" in validation
+    assert set(built) == {"entropy", "validation_accuracy", "solved_fractions", "logp_increment", "covariance_by_accuracy"}
+    assert all((tmp_path / "figures" / f"{name}.png").is_file() for name in built)
     # A second invocation finds both runs done: no child process is started again.
     logs = {path: path.read_text() for path in tmp_path.glob("*/seed0/*.log")}
     reproduce.main(args)
@@ -182,6 +193,7 @@ def test_paths_scale_evaluates_by_pass_at_k_and_draws_the_curves(tmp_path, monke
     monkeypatch.setitem(reproduce.SCALES, "paths", small)
     args = ["--scale", "paths", "--rows", "grpo", "--seeds", "0,1", "--steps", "2", "--eval-limit", "12",
             "--set", "eval.max_problems=12", "--set", "train.prompts_per_step=4", "--out", str(tmp_path)]
+    built = record_figures(monkeypatch)
     reproduce.main(args)
     results = json.loads((tmp_path / "results.json").read_text())["rows"]
     curves = [json.loads((tmp_path / "grpo" / f"seed{seed}" / "eval" / "summary.json").read_text()) for seed in (0, 1)]
@@ -198,7 +210,10 @@ def test_paths_scale_evaluates_by_pass_at_k_and_draws_the_curves(tmp_path, monke
     mean_pass_2 = 100 * sum(c["pass_at_k"]["2"] for c in curves) / 2
     assert "| GRPO | " in report and f"{mean_pass_2:.1f} ± " in report
     assert "## pass@k to k = 8: seed 0 of each row, 8 samples on the first 10 problems" in report
-    assert (tmp_path / "figures" / "pass_at_k.png").stat().st_size > 10_000
+    panels = {axis.get_title(): plotted(axis) for axis in built["pass_at_k"].axes if axis.get_visible()}
+    after = [value for title, panel in panels.items() if "GRPO" in title for label, value in panel.items() if label == "after RL"]
+    assert after == [([1, 2], pytest.approx([sum(c["pass_at_k"][k] for c in curves) / 2 for k in ("1", "2")]))], panels
+    assert (tmp_path / "figures" / "pass_at_k.png").is_file()
     invocations = [json.loads(line) for line in (tmp_path / "invocations.jsonl").read_text().splitlines()]
     assert invocations[0]["runs_done"] == 2 and invocations[0]["wall_s"] > 0
 

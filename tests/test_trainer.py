@@ -3,7 +3,6 @@ two processes under DeepSpeed ZeRO-2."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -13,32 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_metrics import tensorboard_scalars
+from helpers import ROOT, SMALL_RUN, one_step_in_process, run_train, tensorboard_scalars
 
 from asymrl.checkpoint import complete_checkpoints
 from asymrl.metrics import read_metrics
-
-ROOT = Path(__file__).resolve().parents[1]
-SMALL_RUN = [
-    "model.path=toy:tiny", "data.train=toy", "data.validation=toy", "data.prompt_template={problem}", "eval.max_problems=48",
-    "rollout.backend=transformers", "rollout.max_new_tokens=48", "rollout.group_size=4",
-    "train.prompts_per_step=8", "train.mini_batch_prompts=4", "train.micro_batch_size=8", "train.lr=5e-5", "train.seed=3",
-    "eval.every_steps=3", "eval.sampled_n=2", "log.progress_bar=false",
-]
-
-
-def run_train(output_dir: Path, *extra: str, launch: list[str] | None = None, wait: bool = True, env: dict | None = None,
-              script: list[str] | None = None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "DS_ACCELERATOR": "cpu", **(env or {})}
-    env.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
-    command = (launch or [sys.executable]) + (script or [str(ROOT / "train.py")]) + [*SMALL_RUN, f"train.output_dir={output_dir}", *extra]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if not wait:
-        return process
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-4000:]
-    return json.loads((output_dir / "summary.json").read_text())
-
 
 COMPARED = ("reward/accuracy", "entropy/all", "actor/pg_loss", "actor/grad_norm", "groups/mixed_frac", "val/accuracy", "logp_increment/correct",
             "actor/optimizer_steps", "actor/skipped_steps", "alpha/pos", "alpha/neg")
@@ -54,7 +31,7 @@ def comparable(records: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> tuple[dict, list[dict], Path]:
     out = tmp_path_factory.mktemp("run") / "uninterrupted"
-    summary = run_train(out, "train.total_steps=6", "train.save_every=2", *SCHEDULE)
+    summary = run_train(out, "train.total_steps=6", "train.save_every=2", "train.save_final=true", *SCHEDULE)
     return summary, read_metrics(out / "metrics.jsonl"), out
 
 
@@ -93,6 +70,11 @@ def test_a_few_steps_end_to_end(uninterrupted):
     assert best.config.hidden_size == base.config.hidden_size and best.num_parameters() == base.num_parameters()
     unchanged = all(torch.equal(a, b) for a, b in zip(best.state_dict().values(), base.state_dict().values()))
     assert unchanged == (summary["best_step"] == 0), summary["best_step"]
+    # train.save_final: the last step's policy (trained: not the base's), best/ itself when the best step is the last.
+    final = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert not all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), base.state_dict().values()))
+    same_as_best = all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), best.state_dict().values()))
+    assert same_as_best == (summary["best_step"] == 6)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000004", "step_000006"]  # keep_last=2
 
 
@@ -212,50 +194,6 @@ def test_bad_input_is_one_line_naming_key_or_file(case, tmp_path):
     expected = {"malformed": f"{data}:2: invalid JSON", "empty": f"data.train={str(data)!r}: 0 usable problems",
                 "missing_model": "model.path="}[case]
     assert message.startswith("train.py: ") and expected in message, message
-
-
-def one_step_in_process(tmp_path: Path, monkeypatch, *extra: str) -> dict:
-    """One trainer step in this process; returns its metrics and what the update received."""
-    from asymrl import trainer as trainer_module
-    from asymrl.config import parse_args
-
-    config = parse_args([*SMALL_RUN, "train.prompts_per_step=4", "train.mini_batch_prompts=4", "rollout.max_new_tokens=24",
-                         "log.trackers=[]", "eval.at_start=false", f"train.output_dir={tmp_path}", *extra])
-    trainer = trainer_module.Trainer(config)
-    seen: dict = {}
-    compute, generate, update = trainer_module.estimators.compute, trainer.engine.generate, trainer.updater.update
-    logprobs = trainer.updater.logprobs
-
-    def recording_compute(*args, **kwargs):
-        seen["rollout_advantage"] = compute(*args, **kwargs)
-        return seen["rollout_advantage"]
-
-    def recording_generate(prompts, params):
-        seen["groups"] = generate(prompts, params)
-        return seen["groups"]
-
-    def recording_update(batch, token_advantage, old_logprobs, *args, **kwargs):
-        seen.update(batch=batch, token_advantage=token_advantage, old_logprobs=old_logprobs)
-        return update(batch, token_advantage, old_logprobs, *args, **kwargs)
-
-    def recording_logprobs(batch, policy=None, first_row=0):
-        result = logprobs(batch, policy, first_row)
-        seen.setdefault("old_entropy", result[1])  # the first pass: the old policy's
-        seen.setdefault("first_row", first_row)
-        return result
-
-    monkeypatch.setattr(trainer.updater, "logprobs", recording_logprobs)
-    monkeypatch.setattr(trainer_module.estimators, "compute", recording_compute)
-    monkeypatch.setattr(trainer.engine, "generate", recording_generate)
-    monkeypatch.setattr(trainer.updater, "update", recording_update)
-    try:
-        seen["metrics"] = trainer.step(0, trainer.sampler.next_batch())
-        seen["sampler_state"] = trainer.sampler.state_dict()
-        seen["attn_implementation"] = trainer.updater.model.config._attn_implementation
-    finally:
-        trainer.reward.close()
-        trainer.engine.close()
-    return seen
 
 
 @pytest.mark.parametrize("mode,level", [("tis", "token"), ("tis", "sequence"), ("mask", "token")])
