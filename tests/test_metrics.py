@@ -174,7 +174,8 @@ def test_registered_diagnostics_over_named_rollouts():
     assert after["logp_increment/correct"] == pytest.approx(0.5) and "cov/p=0.667" in after and "entropy_by_p/p=0.000" in after
     assert [name for name, _ in metrics.DIAGNOSTICS.items()][:2] == ["group_outcomes", "entropy_by_outcome"]
     assert [s.name for s in metrics.all_summaries()] == ["none_solved_mean", "all_solved_mean", "reward_final", "entropy_mean",
-                                                         "entropy_final", "logp_increment_correct_mean", "distinct_correct_mean"]
+                                                         "entropy_first", "entropy_final", "logp_increment_correct_mean",
+                                                         "distinct_correct_mean"]
     with pytest.raises(ValueError, match="'group_outcomes' is already registered"):
         metrics.diagnostic("group_outcomes")(lambda rollouts, step, config: {})
 

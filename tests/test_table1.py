@@ -81,6 +81,7 @@ def test_run_statistics_from_metrics_records():
     stats = table1.run_statistics(records, final_steps=10)
     assert stats["entropy_mean"] == pytest.approx(0.1 * 10.5)
     assert stats["entropy_final"] == pytest.approx(0.1 * 15.5)      # steps 11..20
+    assert stats["entropy_first"] == pytest.approx(0.1 * 5.5)       # steps 1..10
     assert stats["none_solved_mean"] == 0.5 and stats["all_solved_mean"] == pytest.approx(0.1)
     assert stats["reward_final"] == pytest.approx(15.5 / 20)
     assert table1.run_statistics([{"step": 0, "val/accuracy": 0.4}])["entropy_mean"] is None

@@ -212,6 +212,7 @@ class TrainConfig:
     resume: str = knob("auto", "auto (latest checkpoint of output_dir), never, or a checkpoint path")
     save_every: int = knob(50, "checkpoint every N steps (0: never)")
     keep_last: int = knob(2, "checkpoints kept")
+    save_final: bool = knob(False, "also write the last step's policy to <output_dir>/final (a transformers model directory, as best/)")
     max_wall_s: Optional[float] = knob(None, "stop cleanly (and checkpoint) after this many seconds")
 
 

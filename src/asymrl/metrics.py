@@ -45,12 +45,13 @@ DiagnosticFn = Callable[[Rollouts, int, "Config"], dict[str, float]]
 @dataclass(frozen=True)
 class Summary:
     """A run-level statistic of one logged metric: a column of the Table 1 report's diagnostics
-    (``table1.run_statistics``), the mean over every training step or over the last ones."""
+    (``table1.run_statistics``), the mean over every training step, or over the first or the last ones."""
 
     name: str  # its key in results.json, e.g. entropy_mean
     metric: str  # the metrics.jsonl key it summarises, e.g. entropy/all
     title: str  # its column title in report.md
     final: bool = False  # mean over the last steps only
+    first: bool = False  # mean over the first steps only
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def entropy_by_outcome(rollout_entropy: torch.Tensor, rewards: torch.Tensor, res
 
 @diagnostic("entropy_by_outcome", summaries=[
     Summary("entropy_mean", "entropy/all", "entropy"),
+    Summary("entropy_first", "entropy/all", "entropy first", first=True),
     Summary("entropy_final", "entropy/all", "entropy final", final=True),
 ])
 def _entropy_by_outcome(rollouts: Rollouts, step: int, config: Config) -> dict[str, float]:

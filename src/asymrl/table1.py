@@ -188,11 +188,12 @@ def mean_and_std(values: list[float]) -> tuple[float, float | None]:
 def run_statistics(records: list[dict], final_steps: int = 10, extra: tuple = ()) -> dict[str, float | None]:
     """Summaries of one run's metrics.jsonl, one per ``Summary`` the registered diagnostics declare
     (``asymrl.metrics.all_summaries()``) and per ``extra`` one: a metric's mean over all training
-    steps, or over the last ``final_steps`` (the quantities the paper's qualitative findings talk about)."""
+    steps, or over the first or the last ``final_steps`` (the quantities the paper's qualitative
+    findings talk about; first against last shows how far entropy collapsed)."""
     statistics = {}
     for summary in [*all_summaries(), *extra]:
         values = [r[summary.metric] for r in records if r.get(summary.metric) is not None and not math.isnan(r[summary.metric])]
-        statistics[summary.name] = _mean(values[-final_steps:] if summary.final else values)
+        statistics[summary.name] = _mean(values[-final_steps:] if summary.final else values[:final_steps] if summary.first else values)
     return statistics
 
 

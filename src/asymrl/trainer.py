@@ -523,6 +523,8 @@ class Trainer:
         return bool(torch.allclose(sums, sums[0].expand_as(sums), rtol=1e-9, atol=0))
 
     def _finish(self) -> dict:
+        if self.config.train.save_final:
+            self.updater.save_pretrained(self.run_dir / "final", self.tokenizer)
         summary = {
             "steps": self.state["step"],
             "total_steps": self.total_steps,
