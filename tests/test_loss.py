@@ -1,4 +1,4 @@
-"""The clipped-surrogate policy loss and its aggregation modes (PAPER.md sections 1 and 4)."""
+"""The clipped-surrogate policy loss and its aggregation modes (docs/method.md: the loss, Dr.GRPO, the entropy bonus)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's diagnostics (PAPER.md section 6) on hand-made steps, and the metric log."""
+"""The paper's diagnostics (docs/method.md, the diagnostics) on hand-made steps, and the metric log."""
 
 from __future__ import annotations
 

@@ -24,11 +24,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
 from asymrl.config import build_config, load_yaml
 from asymrl.metrics import Summary
+from asymrl.provenance import provenance
 from asymrl.reproduce import (REPO, SCALES, Run, collect, diagnostics_markdown, pass_at_k_markdown, plan,
                               record_invocation, run_all)
 from asymrl.table1 import difference_and_noise, mean_and_std
@@ -183,8 +186,8 @@ def write_report(results: dict, runs: list[Run], out: Path, wall_s: float, linke
     from asymrl.plots import TABLE1_FIGURES, plot_pass_at_k_by_row, plot_table1_figures
 
     found = comparisons(results)
-    (out / "results.json").write_text(json.dumps({"wall_s": round(wall_s, 1), "rows": results, "comparisons": found,
-                                                  "reused": linked}, indent=2))
+    (out / "results.json").write_text(json.dumps({"provenance": provenance(shlex.join(["python", "-m", "asymrl.entropy_controls", *sys.argv[1:]])),
+                                                  "wall_s": round(wall_s, 1), "rows": results, "comparisons": found, "reused": linked}, indent=2))
     by_row: dict[str, list[Path]] = {}
     for run in runs:
         if (run.directory / "metrics.jsonl").is_file():

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from asymrl.config import Config, ConfigError, build_config, load_yaml, parse_override
 from asymrl.metrics import all_summaries
+from asymrl.provenance import provenance
 from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, mean_and_std, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -408,8 +409,8 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     (out / "table1.csv").write_text(to_csv(table, titles))
     (out / "table1.tex").write_text(to_latex(table, titles))
     findings = qualitative_findings(results, benchmark=scale.benchmarks[0])
-    (out / "results.json").write_text(json.dumps({"scale": scale.name, "wall_s": round(wall_s, 1), "rows": results,
-                                                  "findings": findings}, indent=2))
+    (out / "results.json").write_text(json.dumps({"scale": scale.name, "provenance": provenance(shlex.join(["python", "-m", "asymrl.reproduce", *sys.argv[1:]])),
+                                                  "wall_s": round(wall_s, 1), "rows": results, "findings": findings}, indent=2))
     by_row: dict[str, list[Path]] = {}
     for run in runs:
         if (run.directory / "metrics.jsonl").is_file():

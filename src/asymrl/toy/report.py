@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from asymrl.config import ConfigError, RewardConfig, reward_from_cli
@@ -22,7 +24,7 @@ from asymrl.rollout import SamplingParams, build_engine
 
 def measure(model_dir, split: str = "validation", limit: int | None = None, group_size: int = 8, backend: str = "transformers",
             max_new_tokens: int = 96, seed: int = 0, device: str = "cpu", reward: RewardConfig | None = None) -> dict:
-    reward = reward or RewardConfig()
+    reward = reward or RewardConfig(name="math")
     problems, _ = load_problems(f"toy:{split}")
     problems = problems[:limit] if limit else problems
     engine = build_engine(backend, model_dir, seed=seed, max_model_len=256, device=device)
@@ -91,6 +93,9 @@ def main() -> None:
         args.model = ensure_base_policy(args.preset)
     report = measure(args.model, args.split, args.limit, backend=args.backend, device=args.device, reward=reward)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    from asymrl.provenance import provenance
+
+    report = {"provenance": provenance(shlex.join(["python", "-m", "asymrl.toy.report", *sys.argv[1:]])), **report}
     args.out.write_text(json.dumps(report, indent=2))
     print(to_markdown(report))
     print(f"wrote {args.out}")
