@@ -1,0 +1,222 @@
+"""Where does the paper's phenomenon exist on the testbed? A documented sweep of GRPO alone.
+
+    python -m asymrl.sweep --out runs/collapse-sweep [--settings lr3e-4,lr1e-4] [--seeds 0,1,2,3]
+
+The paper is about entropy collapse: the policy grows overconfident in a narrow set of solutions,
+its token entropy drops sharply and its accuracy saturates early. Each setting here trains GRPO (the
+paths scale's GRPO row of Table 1, ``asymrl.reproduce``) with a few knobs changed (learning rate,
+steps, optimizer steps per RL step, prompts per step, the base policy's SFT depth), never chosen by
+how any other row does. Every run is judged by the same regime statistics (``regime_statistics``):
+
+* token entropy over the first and the last 10 steps, and its drop (a collapse: >= 60%);
+* the greedy validation curve: base, peak, final, and the gain over the run's last 40% of steps
+  (a plateau: little or none);
+* distinct correct answers per solved group and all-solved groups, first vs last 10 steps;
+* test pass@k of the final and the best-validation policy against the base policy's, to k = 64
+  (the narrowing of Yue et al. 2025: pass@64 below the base's).
+
+Each finished run writes ``<out>/<setting>/seed<k>/regime.json``; ``--publish DIR`` copies those
+(and nothing heavier) under ``DIR/runs/`` and writes ``DIR/sweep.md`` from every run there, so a
+study that spans several sessions loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from asymrl import reproduce
+from asymrl.config import build_config
+from asymrl.provenance import provenance
+
+# The knobs each setting changes, on top of the paths scale's GRPO row; COMMON applies to all.
+COMMON = {
+    "train.total_steps": 800,
+    "train.save_every": 100,
+    "train.save_final": True,
+    "eval.every_steps": 50,
+    "eval.max_problems": 500,           # greedy validation: the curve and best/
+    "log.logprob_increment_every": 10,
+}
+SETTINGS: dict[str, dict] = {
+    "lr1e-4": {"train.lr": 1e-4},
+    "lr2e-4": {"train.lr": 2e-4},
+    "lr3e-4": {"train.lr": 3e-4},
+    "lr5e-4": {"train.lr": 5e-4},
+    "lr3e-4_4opt": {"train.lr": 3e-4, "train.mini_batch_prompts": 2, "train.micro_batch_size": 16},  # 4 optimizer steps per RL step
+    "lr3e-4_2epochs": {"train.lr": 3e-4, "train.ppo_epochs": 2},                                   # 4 optimizer steps, each rollout twice
+    "lr3e-4_16prompts": {"train.lr": 3e-4, "train.prompts_per_step": 16, "train.mini_batch_prompts": 8},
+    "lr3e-4_1600steps": {"train.lr": 3e-4, "train.total_steps": 1600},
+}
+PASS_AT_K = {"n": 64, "problems": 200}  # test pass@k of best/ and final/: n samples on the first problems
+FIRST_LAST = 10
+
+
+def run_values(setting: str, seed: int, out: Path) -> dict:
+    values = reproduce.row_values("grpo", reproduce.SCALES["paths"], seed, out)
+    values.update(COMMON)
+    values.update(SETTINGS[setting])
+    values["train.output_dir"] = str(out / setting / f"seed{seed}")
+    return values
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def regime_statistics(records: list[dict]) -> dict:
+    """The regime statistics of one run's metrics.jsonl (module docstring)."""
+    steps = [r for r in records if "entropy/all" in r]
+    validation = [(r["step"], r["val/accuracy"]) for r in records if "val/accuracy" in r]
+
+    def first_last(metric: str) -> tuple[float | None, float | None]:
+        values = [r[metric] for r in steps if r.get(metric) is not None]
+        return _mean(values[:FIRST_LAST]), _mean(values[-FIRST_LAST:])
+
+    entropy_first, entropy_last = first_last("entropy/all")
+    distinct_first, distinct_last = first_last("diversity/distinct_correct")
+    all_first, all_last = first_last("groups/all_solved_frac")
+    accuracy_first, accuracy_last = first_last("reward/accuracy")
+    out = {"steps": len(steps), "entropy_first": entropy_first, "entropy_last": entropy_last,
+           "entropy_drop": None if not entropy_first else 1 - entropy_last / entropy_first,
+           "distinct_correct_first": distinct_first, "distinct_correct_last": distinct_last,
+           "all_solved_first": all_first, "all_solved_last": all_last,
+           "train_accuracy_first": accuracy_first, "train_accuracy_last": accuracy_last, "validation": validation}
+    if validation:
+        last_step = validation[-1][0]
+        late = [accuracy for step, accuracy in validation if step >= 0.6 * last_step]
+        out.update(val_base=validation[0][1] if validation[0][0] == 0 else None, val_peak=max(a for _, a in validation),
+                   val_peak_step=max(validation, key=lambda item: item[1])[0], val_final=validation[-1][1],
+                   val_late_gain=late[-1] - late[0] if len(late) > 1 else None)
+    return out
+
+
+def _pass_at_k(summary_path: Path) -> dict | None:
+    return json.loads(summary_path.read_text())["pass_at_k"] if summary_path.is_file() else None
+
+
+def execute(setting: str, seed: int, out: Path) -> str:
+    """Train one run (resuming), evaluate best/ and final/ by pass@k on the test split, write regime.json."""
+    values = run_values(setting, seed, out)
+    config = build_config(values)
+    run = reproduce.Run("grpo", seed, config, Path(config.train.output_dir))
+    env = reproduce._child_env(reproduce.SCALES["paths"], None)
+    if not run.trained:
+        run.directory.mkdir(parents=True, exist_ok=True)
+        config.save(run.directory / "row.yaml")
+        reproduce._call([sys.executable, "train.py", "--config", str(run.directory / "row.yaml")], run.directory / "train.log", env)
+    for folder in ("best", "final"):
+        if not (run.directory / f"eval_{folder}" / "summary.json").is_file():
+            command = [sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / folder), "--data", "paths",
+                       "--split", "test", "--n", str(PASS_AT_K["n"]), "--limit", str(PASS_AT_K["problems"]), "--device", "cpu",
+                       "--seed", str(seed), "--out", str(run.directory / f"eval_{folder}")]
+            reproduce._call(command, run.directory / "eval.log", env)
+    records = [json.loads(line) for line in (run.directory / "metrics.jsonl").read_text().splitlines()]
+    regime = {"setting": setting, "seed": seed, "provenance": provenance(shlex.join([sys.executable, "-m", "asymrl.sweep", *sys.argv[1:]])),
+              "overrides": SETTINGS[setting], "common": COMMON,
+              **regime_statistics(records), "summary": json.loads((run.directory / "summary.json").read_text()),
+              "pass_at_k_best": _pass_at_k(run.directory / "eval_best" / "summary.json"),
+              "pass_at_k_final": _pass_at_k(run.directory / "eval_final" / "summary.json")}
+    regime["summary"].pop("run_dir", None)
+    (run.directory / "regime.json").write_text(json.dumps(regime, indent=1) + "\n")
+    return f"{setting}/seed{seed}"
+
+
+def base_pass_at_k(out: Path) -> dict:
+    """The base policy's test pass@k on the same problems and samples (once)."""
+    folder = out / "base_eval"
+    if not (folder / "summary.json").is_file():
+        reproduce._call([sys.executable, "-m", "asymrl.evaluate", "--checkpoint", "toy:paths", "--data", "paths", "--split", "test",
+                         "--n", str(PASS_AT_K["n"]), "--limit", str(PASS_AT_K["problems"]), "--device", "cpu", "--seed", "0",
+                         "--out", str(folder)], out / "base_eval.log", reproduce._child_env(reproduce.SCALES["paths"], None))
+    return json.loads((folder / "summary.json").read_text())["pass_at_k"]
+
+
+def _cell(values: list, digits: int = 3, scale: float = 1.0) -> str:
+    values = [v * scale for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def report(published: Path) -> str:
+    """``sweep.md``: one line per setting (seed means ± standard deviation), from every published run."""
+    runs = [json.loads(p.read_text()) for p in sorted((published / "runs").glob("*/seed*/regime.json"))]
+    base = json.loads((published / "base_pass_at_k.json").read_text()) if (published / "base_pass_at_k.json").is_file() else {}
+    by_setting: dict[str, list[dict]] = {}
+    for run in runs:
+        by_setting.setdefault(run["setting"], []).append(run)
+    lines = ["| setting | changes | seeds | entropy first -> last (drop) | val base -> peak (step) -> final, late gain | "
+             "distinct correct first -> last | all solved first -> last | pass@1 / pass@64 best | pass@1 / pass@64 final |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for setting, group in by_setting.items():
+        def column(key: str) -> list:
+            return [run.get(key) for run in group]
+
+        def pass_at(which: str, k: str) -> list:
+            return [run[which].get(k) if run.get(which) else None for run in group]
+
+        changes = ", ".join(f"{k}={v}" for k, v in group[0]["overrides"].items())
+        lines.append(
+            f"| {setting} | {changes} | {','.join(str(r['seed']) for r in group)} | "
+            f"{_cell(column('entropy_first'))} -> {_cell(column('entropy_last'))} ({_cell(column('entropy_drop'), 0, 100)}%) | "
+            f"{_cell(column('val_base'), 1, 100)} -> {_cell(column('val_peak'), 1, 100)} ({_cell(column('val_peak_step'), 0)}) -> "
+            f"{_cell(column('val_final'), 1, 100)}, {_cell(column('val_late_gain'), 1, 100)} | "
+            f"{_cell(column('distinct_correct_first'), 2)} -> {_cell(column('distinct_correct_last'), 2)} | "
+            f"{_cell(column('all_solved_first'), 2)} -> {_cell(column('all_solved_last'), 2)} | "
+            f"{_cell(pass_at('pass_at_k_best', '1'), 1, 100)} / {_cell(pass_at('pass_at_k_best', str(PASS_AT_K['n'])), 1, 100)} | "
+            f"{_cell(pass_at('pass_at_k_final', '1'), 1, 100)} / {_cell(pass_at('pass_at_k_final', str(PASS_AT_K['n'])), 1, 100)} |")
+    large = str(PASS_AT_K["n"])
+    base_line = (f"Base policy (toy:paths) on the same {PASS_AT_K['problems']} test problems, {large} samples: "
+                 f"pass@1 {100 * base['1']:.1f}%, pass@{large} {100 * base[large]:.1f}%." if base else "")
+    return "\n".join(lines) + ("\n\n" + base_line if base_line else "") + "\n"
+
+
+def publish(out: Path, published: Path) -> Path:
+    """Copy every finished run's regime.json (small) under ``published/runs`` and rebuild sweep.md."""
+    for path in out.glob("*/seed*/regime.json"):
+        target = published / "runs" / path.parent.parent.name / path.parent.name / "regime.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    if (out / "base_eval" / "summary.json").is_file():
+        published.mkdir(parents=True, exist_ok=True)
+        (published / "base_pass_at_k.json").write_text(json.dumps(base_pass_at_k(out), indent=1) + "\n")
+    (published / "sweep_table.md").write_text(report(published))
+    return published / "sweep_table.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asymrl.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/collapse-sweep"))
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of: {', '.join(SETTINGS)}")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at a time (one thread each)")
+    parser.add_argument("--publish", type=Path, default=None, help="folder to copy finished runs' regime.json into (e.g. docs/collapse_regime)")
+    args = parser.parse_args(argv)
+    settings = [s for s in args.settings.split(",") if s]
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        parser.error(f"--settings: unknown {unknown}; choose from {', '.join(SETTINGS)}")
+    jobs = [(setting, int(seed)) for seed in args.seeds.split(",") for setting in settings]
+    started = time.time()
+    base_pass_at_k(args.out)
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        for done in pool.map(lambda job: execute(*job, args.out), jobs):
+            print(f"{done} done after {time.time() - started:.0f} s", flush=True)
+            if args.publish:
+                publish(args.out, args.publish)
+    if args.publish:
+        print(f"wrote {publish(args.out, args.publish)}")
+
+
+if __name__ == "__main__":
+    main()
