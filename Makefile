@@ -7,7 +7,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 entropy-controls clean
+.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 entropy-controls estimators clean
 
 install: $(VENV)/.installed
 
@@ -48,15 +48,25 @@ toy-report: install
 # Every row of the paper's Table 1: train, pick the best validation checkpoint, evaluate, assemble
 # the table (Markdown / CSV / LaTeX) and the figures under runs/table1-$(SCALE)/. Re-running skips
 # finished runs and resumes interrupted ones. SCALE=paper (Qwen3-4B, GPUs; prints the estimated
-# GPU-hours first), small (embedded small policy, one GPU), tiny (embedded tiny policy, 2 CPU cores).
+# GPU-hours first), small (embedded small policy, one GPU), tiny (embedded tiny policy, 2 CPU cores),
+# paths (the exploration testbed, 150 steps), collapse (the testbed in its entropy-collapse regime:
+# each invocation adds 2 seeds to every row, ~2 hours on 2 cores, and publishes every finished run
+# under docs/table1_collapse/, whose page is rebuilt from all published seeds).
 SCALE ?= paper
+PUBLISH_collapse := --publish docs/table1_collapse
 reproduce-table1: install
-	$(BIN)/python -m asymrl.reproduce --scale $(SCALE) $(ARGS)
+	$(BIN)/python -m asymrl.reproduce --scale $(SCALE) $(PUBLISH_$(SCALE)) $(ARGS)
 
-# The entropy controls side by side on the exploration testbed (asymrl.entropy_controls): 10 methods x
+# The entropy controls side by side on the exploration testbed (asymrl.side_by_side): 10 methods x
 # 3 seeds, the paths scale's budget; finished Table 1 runs of the same config are reused, not retrained.
 entropy-controls: install
-	$(BIN)/python -m asymrl.entropy_controls --reuse runs/table1-paths $(ARGS)
+	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --reuse runs/table1-paths $(ARGS)
+
+# Every advantage estimator side by side (asymrl.side_by_side): GRPO, AsymGRPO and the published
+# estimators with their papers' defaults, in the collapse regime with Table 1's budget; each invocation
+# adds 2 seeds and publishes under docs/estimators/ (Table 1 runs of the same config are reused).
+estimators: install
+	$(BIN)/python -m asymrl.side_by_side --study estimators --scale collapse --reuse runs/table1-collapse --publish docs/estimators $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from asymrl import entropy_controls, table1
+from asymrl import side_by_side, table1
 from asymrl.metrics import all_summaries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,7 +348,7 @@ def _ratio(results: dict, row: str, quantity: str) -> float:
 
 def test_entropy_controls_tables_match_their_results():
     text, results = page("docs/entropy_controls.md"), load(CONTROLS)
-    titles = {title: row for row, title in entropy_controls.TITLES}
+    titles = {title: row for row, title in side_by_side.STUDIES["entropy_controls"].titles}
     table = markdown_table(text, "| Method | seeds | test pass@1 (%) |")
     assert {titles[t] for t in table} == set(results["rows"])
     for title, cells in table.items():
@@ -420,7 +420,7 @@ def test_entropy_controls_page_states_every_separation():
     expect(text, "{} averaged over\n  training (seed means {}-{}), against {}-{} for every GRPO-based method logged",
            statistics.mean(share), min(share), max(share), min(grpo_based), max(grpo_based))
     expect(text, "Test\n  pass@1 {} ± {} is within noise of GRPO", *mean_std(scores(results, "asymgrpo_adaptive")))
-    quiet = [title for row, title in entropy_controls.TITLES if row not in separating and row not in ("base", "grpo")]
+    quiet = [title for row, title in side_by_side.STUDIES["entropy_controls"].titles if row not in separating and row not in ("base", "grpo")]
     sentence = paragraph(text, "do not separate from GRPO** in any")
     assert all(t.split(" w/ ")[-1].replace("entropy bonus", "the entropy bonus").split(" (")[0] in sentence for t in quiet)
 

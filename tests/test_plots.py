@@ -84,3 +84,28 @@ def test_ema_and_run_curves(tmp_path):
     # entropy by group accuracy: one point per p, the mean over the steps that logged it
     ps, means = plots._by_accuracy(lines, "entropy_by_p/")
     assert ps == [0.25, 0.75] and means == pytest.approx([0.335, 0.1])
+
+
+def test_seed_bands_of_the_paper_groups(tmp_path):
+    """Each row of a group is drawn as its seeds' mean (each seed smoothed first) with a band of one
+    standard deviation across seeds."""
+    import json
+    import math
+
+    def write(run, entropies: list[float]):
+        run.mkdir(parents=True)
+        run.joinpath("metrics.jsonl").write_text("".join(json.dumps({"step": s + 1, "entropy/all": e}) + "\n" for s, e in enumerate(entropies)))
+        return run
+
+    grpo = [write(tmp_path / "grpo0", [0.3, 0.2, 0.1]), write(tmp_path / "grpo1", [0.5, 0.4, 0.3])]
+    records = [[json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()] for p in grpo]
+    steps, mean, std = plots.seed_band(records, "entropy/all", 0.5)
+    # EMA 0.5 per seed: [0.3, 0.25, 0.175] and [0.5, 0.45, 0.375]; mean and sample std across the two.
+    assert steps == [1, 2, 3] and mean == pytest.approx([0.4, 0.35, 0.275])
+    assert std == pytest.approx([math.sqrt(2) * 0.1] * 3)
+    figure = plots.paper_groups_figure({"grpo": grpo}, {"grpo": "GRPO"}, groups=(("g", ("grpo", "asymgrpo")),),
+                                       metrics=(("entropy", "entropy/all", 0.5),))
+    (axis,) = figure.axes
+    assert plotted(axis) == {"GRPO (2 seeds)": ([1, 2, 3], pytest.approx([0.4, 0.35, 0.275]))}
+    band = axis.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx(0.275 - math.sqrt(2) * 0.1) and band[:, 1].max() == pytest.approx(0.4 + math.sqrt(2) * 0.1)

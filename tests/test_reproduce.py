@@ -30,11 +30,40 @@ def test_every_row_builds_a_valid_config_at_every_scale(scale, tmp_path):
         assert by_name["grpo/seed0"].model.path == "Qwen/Qwen3-4B"
         assert by_name["dr_grpo/seed0"].loss_agg_constant == 4096
     else:
-        assert by_name["grpo/seed0"].model.path == f"toy:{scale}"
+        assert by_name["grpo/seed0"].model.path == reproduce.SCALES[scale].overrides["model.path"]
         assert by_name["grpo/seed0"].train.total_steps == reproduce.SCALES[scale].steps
         # Dr.GRPO's constant is the max response length of the scale (the knob's default).
         assert by_name["dr_grpo/seed0"].loss_agg_constant == reproduce.SCALES[scale].overrides["rollout.max_new_tokens"]
         assert runs[0].name == "base/seed0" and runs[15].name == "base/seed1"  # seed by seed
+
+
+def test_the_collapse_scale_gives_every_row_the_same_settings_but_its_own(tmp_path):
+    """The regime's Table 1: every row's config is GRPO's except for the keys its own YAML changes
+    (and its seed and folder); 15 rows x the seeds, seed by seed; pass@k to 64 for every seed."""
+    from asymrl.config import _flatten, all_keys, mapping_keys
+
+    scale = reproduce.SCALES["collapse"]
+    rows = [row for row, _ in ROWS]
+    runs = reproduce.plan(scale, tmp_path, rows, scale.seeds)
+    assert len(runs) == 15 * len(scale.seeds) >= 60 and [run.name for run in runs[:2]] == ["base/seed0", "reinforce/seed0"]
+    assert all(run.wide for run in runs) and scale.pass_at_k_wide == (64, 200) and scale.seeds_per_invocation == 2
+
+    def flat(run) -> dict:
+        values = _flatten(run.config.to_dict(), all_keys(), mapping_keys())
+        return {k: v for k, v in values.items() if k not in ("train.seed", "train.output_dir")}
+
+    grpo = {run.seed: flat(run) for run in runs if run.row == "grpo"}
+    assert grpo[0]["train.lr"] == 3e-4 and grpo[0]["train.total_steps"] == 800 and grpo[0]["model.path"] == "toy:paths"
+    for run in runs:
+        if run.row in ("base", "grpo"):
+            continue
+        own = set(load_yaml(reproduce.ROW_CONFIGS / f"{run.row}.yaml")) - set(load_yaml(reproduce.ROW_CONFIGS / "grpo.yaml"))
+        own |= {key for key, value in load_yaml(reproduce.ROW_CONFIGS / f"{run.row}.yaml").items()
+                if load_yaml(reproduce.ROW_CONFIGS / "grpo.yaml").get(key) != value}
+        changed = {key for key, value in flat(run).items() if grpo[run.seed][key] != value}
+        assert changed <= own, (run.name, changed - own)
+        assert changed, run.name  # and something does change
+    assert all(run.config.train.seed == run.seed for run in runs)
 
 
 def test_every_row_resolves_to_its_full_config_of_before():
@@ -228,3 +257,51 @@ def test_pass_at_k_means_and_table():
     assert table.splitlines()[0] == "| Method | pass@1 | pass@2 |"
     assert table.splitlines()[2] == "| Qwen3-4B | 20.0 | 30.0 |"          # base first (the paper's order), one seed: no spread
     assert table.splitlines()[3] == "| GRPO | 30.0 ± 14.1 | 40.0 ± 14.1 |"
+
+
+def fake_finished_run(directory: Path, steps: int = 100) -> None:
+    """A run folder as a finished paths-scale run leaves it (metrics, summary, evaluations), without training."""
+    directory.mkdir(parents=True)
+    records = [{"step": 0, "val/accuracy": 0.4}]
+    for step in range(1, steps + 1):
+        records.append({"step": step, "entropy/all": 0.3 - 0.002 * step, "groups/none_solved_frac": 0.2, "groups/all_solved_frac": 0.01 * step / 10,
+                        "reward/accuracy": 0.3 + 0.003 * step, "logp_increment/correct": 0.01, "cov/p=0.500": 0.1, "time/step": 0.4,
+                        "actor/pg_loss": 0.5, **({"val/accuracy": 0.4 + step / 1000} if step % 50 == 0 else {})})
+    (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (directory / "summary.json").write_text(json.dumps({"steps": steps, "total_steps": steps, "wall_s": 12.5, "best_val_accuracy": 0.5,
+                                                        "best_step": 100, "run_dir": str(directory)}))
+    for folder, n in (("eval", 2), ("eval_wide", 64)):
+        (directory / folder).mkdir()
+        (directory / folder / "summary.json").write_text(json.dumps({"data": "paths:test", "n": n, "pass_at_k": {"1": 0.3, "2": 0.45}}))
+
+
+def test_a_published_run_reads_like_the_run_itself(tmp_path):
+    """publish_run keeps what the page needs, at a size to commit: the page built from the published
+    folder has the run's statistics at full resolution and the same evaluations."""
+    scale = dataclasses.replace(reproduce.SCALES["paths"], steps=100, wide_every_seed=True)
+    (run,) = reproduce.plan(scale, tmp_path / "runs", ["grpo"], (3,))
+    fake_finished_run(run.directory)
+    target = reproduce.publish_run(run, tmp_path / "published", covariance_steps=40)
+    assert target == tmp_path / "published" / "grpo" / "seed3"
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "statistics.json", "summary.json", "summary.json", "summary.json"]
+    thinned = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
+    # every step up to the covariance window, then every 5th, and every validation; no time/* or loss
+    assert [r["step"] for r in thinned] == list(range(0, 41)) + list(range(45, 101, 5))
+    assert all(not k.startswith(("time/", "actor/pg_loss")) for r in thinned for k in r)
+    assert "run_dir" not in json.loads((target / "summary.json").read_text())
+    (published,) = reproduce.plan(scale, tmp_path / "published", ["grpo"], (3,))
+    original, copy = reproduce.collect([run])["grpo"], reproduce.collect([published])["grpo"]
+    assert copy == original and copy["diagnostics"][0]["entropy_first"] == pytest.approx(0.3 - 0.002 * 5.5)
+    assert copy["pass_at_k_wide_seeds"] == [{"1": 0.3, "2": 0.45}]
+
+
+def test_an_invocation_adds_whole_seeds_after_the_published_ones(tmp_path):
+    published = tmp_path / "runs"
+    for row, seeds in (("grpo", (0, 1, 2)), ("asymgrpo", (0, 1))):
+        for seed in seeds:
+            (published / row / f"seed{seed}" / "eval").mkdir(parents=True)
+            (published / row / f"seed{seed}" / "eval" / "summary.json").write_text("{}")
+    assert reproduce.published_seeds(published, ["grpo", "asymgrpo"]) == ({0, 1}, {0, 1, 2})
+    assert reproduce.next_seeds(published, ["grpo", "asymgrpo"], 2) == (2, 3)   # finish seed 2, then a new one
+    assert reproduce.next_seeds(published, ["grpo"], 2) == (3, 4)
+    assert reproduce.next_seeds(tmp_path / "none", ["grpo"], 3) == (0, 1, 2)

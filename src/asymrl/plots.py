@@ -233,6 +233,66 @@ TABLE1_FIGURES = {
 }
 
 
+# The paper's mechanism figures: which rows are drawn together (Gu et al. 2026, Figs. 2-4), and the
+# metrics drawn for each group (title, key, EMA smoothing).
+PAPER_GROUPS = (
+    ("one channel modulated (Fig. 2)", ("reinforce", "pos_only", "neg_only")),
+    ("flipped curves (Fig. 3)", ("grpo", "ent_increase", "ent_decrease")),
+    ("AsymGRPO (Fig. 4)", ("grpo", "asymgrpo", "asymgrpo_clip_higher", "grpo_clip_higher")),
+)
+BAND_METRICS = (
+    ("token entropy", "entropy/all", 0.6),
+    ("all solved (p = 1)", "groups/all_solved_frac", 0.8),
+    ("none solved (p = 0)", "groups/none_solved_frac", 0.8),
+    ("log-prob increment of correct rollouts", "logp_increment/correct", 0.8),
+)
+
+
+def seed_band(runs_records: list[list[dict]], key: str, smoothing: float) -> tuple[list[int], list[float], list[float]]:
+    """(steps, mean over seeds, standard deviation over seeds) of a metric smoothed per seed (EMA), on
+    the steps every seed logged; the deviation is 0 with one seed."""
+    per_run = [{r["step"]: r[key] for r in records if r.get(key) is not None} for records in runs_records]
+    steps = sorted(set.intersection(*(set(series) for series in per_run))) if per_run else []
+    smoothed = torch.tensor([ema([series[s] for s in steps], smoothing) for series in per_run], dtype=torch.float64)
+    if not steps:
+        return [], [], []
+    std = smoothed.std(dim=0, correction=1) if len(per_run) > 1 else torch.zeros(len(steps), dtype=torch.float64)
+    return steps, smoothed.mean(dim=0).tolist(), std.tolist()
+
+
+def paper_groups_figure(runs: dict[str, list[Path]], titles: dict[str, str], groups=PAPER_GROUPS, metrics=BAND_METRICS):
+    """One panel per (metric, group of rows): each row's mean over its seeds with a band of one
+    standard deviation across seeds, each seed smoothed first (the paper's Figs. 2-4, with spread)."""
+    from asymrl.metrics import read_metrics
+
+    records = {row: [read_metrics(Path(run_dir) / "metrics.jsonl") for run_dir in dirs] for row, dirs in runs.items()}
+    colours = plt.get_cmap("tab10").colors
+    figure, axes = plt.subplots(len(metrics), len(groups), figsize=(5.5 * len(groups), 3.2 * len(metrics)), squeeze=False)
+    for column, (group_title, rows) in enumerate(groups):
+        for line, (metric_title, key, smoothing) in enumerate(metrics):
+            axis = axes[line][column]
+            for index, row in enumerate(r for r in rows if r in records):
+                steps, mean, std = seed_band(records[row], key, smoothing)
+                if not steps:
+                    continue
+                colour = colours[index % len(colours)]
+                axis.plot(steps, mean, color=colour, linewidth=1.3, label=f"{titles.get(row, row)} ({len(records[row])} seeds)")
+                axis.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=colour, alpha=0.2)
+            axis.set_title(f"{group_title}: {metric_title}", fontsize=9)
+            axis.grid(alpha=0.3)
+            if line == len(metrics) - 1:
+                axis.set_xlabel("RL step")
+            if line == 0:
+                axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_paper_groups(runs: dict[str, list[Path]], out: Path, titles: dict[str, str]) -> Path:
+    """``paper_groups_figure`` written to ``out``."""
+    return _save(paper_groups_figure(runs, titles), out, dpi=100)
+
+
 def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None,
                         covariance_steps: int = 40, rows: tuple[tuple[str, str], ...] | None = None,
                         figures: dict | None = None) -> list[Path]:

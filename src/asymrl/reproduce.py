@@ -29,6 +29,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -88,6 +89,19 @@ _PATHS = {
 }
 
 
+# The testbed in its entropy-collapse regime (docs/collapse_regime.md, found by `python -m asymrl.sweep`
+# with GRPO alone): a learning rate at which GRPO's token entropy falls by about three quarters over
+# 800 steps while validation accuracy rises and saturates, the same for every row; greedy validation on
+# 500 problems every 50 steps picks best/.
+_COLLAPSE = {
+    **_PATHS,
+    "train.lr": 3e-4,
+    "train.save_every": 100,
+    "eval.every_steps": 50,
+    "eval.max_problems": 500,
+}
+
+
 @dataclass(frozen=True)
 class Scale:
     """How big a reproduction is: what each row's config becomes, how runs are evaluated, and what
@@ -115,6 +129,10 @@ class Scale:
     # (n, problems): the first seed of every row is also evaluated by pass@k with n samples on the
     # first `problems` test problems, the large-k end of the curve (eval_wide/).
     pass_at_k_wide: tuple[int, int] | None = None
+    wide_every_seed: bool = False        # pass_at_k_wide on every seed, not the first only (a spread at large k)
+    # With --publish: an invocation without --seeds adds this many whole seeds to every row (the
+    # next ones not yet published), so that each fits a sitting and the table grows seed by seed.
+    seeds_per_invocation: int | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -148,6 +166,16 @@ SCALES: dict[str, Scale] = {
         budget_note="the exploration testbed (path-finding, base policy toy:paths, 0.8M), 2 CPU cores, "
                     "15 rows x 4 seeds x 150 steps, each run's best checkpoint evaluated on the 2,000 test problems "
                     "with 2 samples at T = 1",
+    ),
+    "collapse": Scale(
+        name="collapse", overrides=_COLLAPSE, steps=800, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
+        pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, seeds_per_invocation=2,
+        eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
+        base_row_title="Base policy (toy:paths)",
+        budget_note="the exploration testbed in its entropy-collapse regime (path-finding, base policy toy:paths): every row "
+                    "800 steps of 8 prompts x 8 rollouts at lr 3e-4, two optimizer steps per RL step; the best greedy-validation "
+                    "checkpoint evaluated on the 2,000 test problems with 4 samples at T = 1, and to pass@64 on the first 200 "
+                    "(every seed)",
     ),
 }
 
@@ -221,7 +249,7 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], confi
     for seed in seeds:
         for row in rows:
             config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row)))
-            wide = scale.pass_at_k_wide is not None and seed == seeds[0]
+            wide = scale.pass_at_k_wide is not None and (scale.wide_every_seed or seed == seeds[0])
             runs.append(Run(row, seed, config, Path(config.train.output_dir), wide))
     return runs
 
@@ -370,14 +398,71 @@ def collect(runs: list[Run], extra_summaries: tuple = ()) -> dict:
             entry["scores"].setdefault(benchmark, []).append(scores["accuracy"])
         wide_path = run.directory / "eval_wide" / "summary.json"
         if run.wide and wide_path.is_file():
-            entry["pass_at_k_wide"] = json.loads(wide_path.read_text())["pass_at_k"]
+            wide = json.loads(wide_path.read_text())["pass_at_k"]
+            entry.setdefault("pass_at_k_wide", wide)  # the first seed's (plans list seeds in order)
+            entry.setdefault("pass_at_k_wide_seeds", []).append(wide)
+        # A published run (publish_run) keeps its full-resolution statistics beside thinned metrics.
+        statistics_path = run.directory / "statistics.json"
+        statistics = (json.loads(statistics_path.read_text()) if statistics_path.is_file()
+                      else run_statistics(read_metrics(run.directory / "metrics.jsonl"), extra=extra_summaries))
         entry["diagnostics"].append({
-            **run_statistics(read_metrics(run.directory / "metrics.jsonl"), extra=extra_summaries),
+            **statistics,
             "best_val_accuracy": 100 * train_summary["best_val_accuracy"],
             "best_step": train_summary["best_step"],
             "train_wall_s": train_summary["wall_s"],
         })
     return results
+
+
+# What a published run's metrics.jsonl keeps (metric-name prefixes): what the page's figures read.
+PUBLISHED_METRICS = ("entropy/", "groups/", "logp_increment/", "val/", "reward/accuracy", "diversity/", "actor/sign/grad_share_pos",
+                     "actor/clip_frac", "alpha/", "response/length_mean", "cov/p=")
+
+
+def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5, extra_summaries: tuple = ()) -> Path:
+    """Copy what a finished run's page needs, not its checkpoints, to ``published/<row>/seed<k>/``, a
+    folder ``collect`` reads like the run's own: summary.json, each evaluation's summary.json,
+    statistics.json (the run statistics at full resolution) and metrics.jsonl thinned to
+    ``PUBLISHED_METRICS`` at every ``every``-th step, every step up to ``covariance_steps`` (the
+    covariance figure's window) and every validation; values to 6 significant digits. Small enough
+    to commit for every run, so that a page grows across sittings and none is lost."""
+    from asymrl.metrics import read_metrics
+
+    target = published / run.row / f"seed{run.seed}"
+    target.mkdir(parents=True, exist_ok=True)
+    summary = json.loads((run.directory / "summary.json").read_text())
+    summary.pop("run_dir", None)
+    (target / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for folder in ("eval", "eval_wide"):
+        if (run.directory / folder / "summary.json").is_file():
+            (target / folder).mkdir(exist_ok=True)
+            shutil.copyfile(run.directory / folder / "summary.json", target / folder / "summary.json")
+    records = read_metrics(run.directory / "metrics.jsonl")
+    (target / "statistics.json").write_text(json.dumps(run_statistics(records, extra=extra_summaries), indent=1) + "\n")
+    with (target / "metrics.jsonl").open("w") as handle:
+        for record in records:
+            step = record["step"]
+            if step % every and step > covariance_steps and "val/accuracy" not in record:
+                continue
+            kept = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in record.items() if k.startswith(PUBLISHED_METRICS)}
+            handle.write(json.dumps({"step": step, **kept}) + "\n")
+    return target
+
+
+def published_seeds(published: Path, rows: list[str]) -> tuple[set[int], set[int]]:
+    """(seeds published for every row, seeds published for some row) under ``published``."""
+    found = {row: {int(p.name.removeprefix("seed")) for p in (published / row).glob("seed*") if (p / "eval" / "summary.json").is_file()}
+             for row in rows}
+    every = set.intersection(*found.values()) if found else set()
+    return every, set.union(*found.values()) if found else set()
+
+
+def next_seeds(published: Path, rows: list[str], count: int) -> tuple[int, ...]:
+    """The ``count`` seeds an invocation adds: first those some row has published and another not
+    (an interrupted sitting), then the next new ones."""
+    complete, partial = published_seeds(published, rows)
+    start = max(partial, default=-1) + 1
+    return tuple((sorted(partial - complete) + list(range(start, start + count)))[:count])
 
 
 def row_titles(scale: Scale) -> dict[str, str]:
@@ -399,7 +484,7 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     """The table (Markdown, CSV, LaTeX), results.json, the figures and report.md; ``wall_s`` is the
     wall time of every invocation that trained or evaluated (``record_invocation``)."""
     seeds = sorted({run.seed for run in runs})
-    from asymrl.plots import plot_pass_at_k_by_row, plot_table1_figures
+    from asymrl.plots import plot_paper_groups, plot_pass_at_k_by_row, plot_table1_figures
 
     # Each cell: the mean over seeds and their standard deviation (no spread with a single seed).
     scores = {row: {b: mean_and_std(v) for b, v in entry["scores"].items()} for row, entry in results.items()}
@@ -416,6 +501,7 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
         if (run.directory / "metrics.jsonl").is_file():
             by_row.setdefault(run.row, []).append(run.directory)
     figures = plot_table1_figures(by_row, out / "figures", titles, covariance_steps=runs[0].config.log.covariance_steps)
+    figures.append(plot_paper_groups(by_row, out / "figures" / "paper_groups.png", {**dict(ROWS), **titles}))
     curves = {row: entry["pass_at_k"] for row, entry in results.items() if entry.get("pass_at_k")}
     wide = {row: entry["pass_at_k_wide"] for row, entry in results.items() if entry.get("pass_at_k_wide")}
     if curves:
@@ -487,6 +573,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parallel", type=int, default=None, help="runs at a time (default: the scale's)")
     parser.add_argument("--gpus", default="", help="comma-separated GPU ids to spread runs over (one per run)")
     parser.add_argument("--launcher", default=None, help="training command before '--config', e.g. 'accelerate launch --config_file launch/gpu8_zero2.yaml train.py'")
+    parser.add_argument("--publish", type=Path, default=None,
+                        help="copy each finished run's results (not its checkpoints) under DIR/runs and build the page in DIR from "
+                             "every run published there (e.g. docs/table1_collapse); without --seeds, add the scale's "
+                             "seeds_per_invocation next seeds")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (and the paper-scale estimate) and stop")
     parser.add_argument("--yes", action="store_true", help="start without the scale's pause after the plan (paper: 10 seconds)")
     args = parser.parse_args(argv)
@@ -510,7 +600,10 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [r for r in rows if r not in known]
     if unknown:
         parser.error(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    seeds = tuple(int(s) for s in args.seeds.split(",") if s) or scale.seeds
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s)
+    if not seeds and args.publish and scale.seeds_per_invocation:
+        seeds = next_seeds(args.publish / "runs", rows, scale.seeds_per_invocation)
+    seeds = seeds or scale.seeds
     out = args.out or REPO / "runs" / f"table1-{scale.name}"
     gpus = [g for g in args.gpus.split(",") if g]
     parallel = args.parallel or (len(gpus) if gpus and scale.one_run_per_gpu else scale.parallel)
@@ -546,6 +639,16 @@ def main(argv: list[str] | None = None) -> None:
     wall_s = record_invocation(out, time.time() - started, len(todo) - len(failures))
     report = write_outputs(collect(runs), scale, out, runs, wall_s)
     print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")
+    if args.publish:
+        covariance_steps = runs[0].config.log.covariance_steps
+        for run in runs:
+            if run.done:
+                publish_run(run, args.publish / "runs", covariance_steps)
+        total_s = record_invocation(args.publish, time.time() - started, len(todo) - len(failures))
+        _, every_seed = published_seeds(args.publish / "runs", rows)
+        published = plan(scale, args.publish / "runs", rows, tuple(sorted(every_seed)))
+        print(f"wrote {write_outputs(collect(published), scale, args.publish, published, total_s)} from every published run "
+              f"(seeds {', '.join(map(str, sorted(every_seed)))})")
     if failures:
         print(f"{len(failures)} run(s) failed; re-run the same command to retry them:", file=sys.stderr)
         for run, error in failures:

@@ -1,4 +1,5 @@
-"""The entropy-controls comparison: its rows, reuse of Table 1 runs, the verdicts and the page."""
+"""Methods side by side (the entropy controls, the estimators): their rows, reuse of Table 1 runs, the
+verdicts, the published page."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 from helpers import plotted, record_figures
 
-from asymrl import entropy_controls as study
+from asymrl import side_by_side
 from asymrl.config import _flatten, all_keys, build_config, mapping_keys
 from asymrl.reproduce import row_values
 
-ALL_ROWS = [row for row, _ in study.TITLES]
+study = side_by_side.STUDIES["entropy_controls"]
+SCALE = study.at_scale()
+ALL_ROWS = [row for row, _ in study.titles]
 
 
 def test_each_method_is_its_reference_with_only_its_switch_changed(tmp_path):
-    runs = {run.row: run for run in study.plan(study.SCALE, tmp_path, ALL_ROWS, (0,), study.config_files())}
+    runs = {run.row: run for run in side_by_side.plan(SCALE, tmp_path, ALL_ROWS, (0,), study.config_files())}
     assert list(runs) == ALL_ROWS
-    trained = {row: _flatten(study._trained_config(run.config), all_keys(), mapping_keys()) for row, run in runs.items()}
+    trained = {row: _flatten(side_by_side._trained_config(run.config), all_keys(), mapping_keys()) for row, run in runs.items()}
 
     def changes(row: str, reference: str) -> dict:
         return {k: v for k, v in trained[row].items() if trained[reference][k] != v}
@@ -51,40 +54,40 @@ def finish(run_dir: Path, config, *, wide: bool) -> None:
 
 def test_a_finished_table1_run_of_the_same_training_config_is_linked_not_another(tmp_path):
     reuse, out = tmp_path / "table1", tmp_path / "study"
-    runs = {run.name: run for run in study.plan(study.SCALE, out, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1), study.config_files())}
+    runs = {run.name: run for run in side_by_side.plan(SCALE, out, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1), study.config_files())}
     for name in ("grpo/seed0", "asymgrpo/seed0", "grpo_entropy_reg/seed1"):
-        source = build_config({**row_values(runs[name].row, study.SCALE, runs[name].seed, reuse, study.config_files()[runs[name].row]),
+        source = build_config({**row_values(runs[name].row, SCALE, runs[name].seed, reuse, study.config_files()[runs[name].row]),
                                "log.sign_grad_norm_every": 0})  # what is logged differs: still the same run
         finish(reuse / runs[name].row / f"seed{runs[name].seed}", source, wide=runs[name].wide)
     # the same row trained with another learning rate is another run
-    other = build_config({**row_values("grpo", study.SCALE, 1, reuse), "train.lr": 3e-4})
+    other = build_config({**row_values("grpo", SCALE, 1, reuse), "train.lr": 3e-4})
     finish(reuse / "grpo" / "seed1", other, wide=False)
     # unfinished: no evaluation
-    unfinished = build_config(row_values("asymgrpo", study.SCALE, 1, reuse))
+    unfinished = build_config(row_values("asymgrpo", SCALE, 1, reuse))
     finish(reuse / "asymgrpo" / "seed1", unfinished, wide=False)
     (reuse / "asymgrpo" / "seed1" / "eval" / "summary.json").unlink()
 
-    linked = study.link_reusable(list(runs.values()), reuse)
+    linked = side_by_side.link_reusable(list(runs.values()), reuse)
     assert sorted(linked) == ["asymgrpo/seed0", "grpo/seed0", "grpo_entropy_reg/seed1"]
     assert (out / "grpo" / "seed0").resolve() == (reuse / "grpo" / "seed0").resolve()
     assert runs["grpo/seed0"].done and not runs["grpo/seed1"].done and not (out / "asymgrpo" / "seed1").exists()
-    assert study.link_reusable(list(runs.values()), reuse) == []  # already there: nothing to do
+    assert side_by_side.link_reusable(list(runs.values()), reuse) == []  # already there: nothing to do
 
 
 def test_against_reference_by_hand():
-    difference, noise, verdict = study.against_reference([3.0, 4.0, 5.0], [1.0, 1.5, 2.0])
+    difference, noise, verdict = side_by_side.against_reference([3.0, 4.0, 5.0], [1.0, 1.5, 2.0])
     assert difference == pytest.approx(2.5)
     assert noise == pytest.approx(math.sqrt(1.0 / 3 + 0.25 / 3))
     assert verdict == "above"
-    assert study.against_reference([1.0, 2.0], [1.5, 1.6])[2] == "within noise"
-    assert study.against_reference([0.0, 0.1, 0.2], [1.0, 1.1, 1.2])[2] == "below"
-    assert study.against_reference([1.0], [0.0, 0.5])[2] == "one seed: no verdict"
+    assert side_by_side.against_reference([1.0, 2.0], [1.5, 1.6])[2] == "within noise"
+    assert side_by_side.against_reference([0.0, 0.1, 0.2], [1.0, 1.1, 1.2])[2] == "below"
+    assert side_by_side.against_reference([1.0], [0.0, 0.5])[2] == "one seed: no verdict"
 
 
 def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     """Two methods x two seeds with hand-made metrics: the table, the verdict against GRPO, the
     gradient-share column (mean over the steps that logged it) and the figures."""
-    runs = study.plan(study.SCALE, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    runs = side_by_side.plan(SCALE, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
     for run in runs:
         finish(run.directory, run.config, wide=run.wide)
         offset = {"base": 0.0, "grpo": 0.0, "grpo_clip_cov": 0.1}[run.row] + 0.02 * run.seed
@@ -96,11 +99,12 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
         (run.directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         score = {"base": 0.2, "grpo": 0.30, "grpo_clip_cov": 0.31}[run.row] + 0.01 * run.seed
         (run.directory / "eval" / "summary.json").write_text(json.dumps({"data": "paths:test", "pass_at_k": {"1": score, "2": score + 0.1}}))
-    results = study.study_results(runs)
+    results = side_by_side.study_results(runs)
     assert results["grpo_clip_cov"]["diagnostics"][1]["grad_share_pos"] == pytest.approx(0.52)
     built = record_figures(monkeypatch)
-    report = study.write_report(results, runs, tmp_path, wall_s=600.0, linked=[]).read_text()
-    assert "| GRPO w/ Clip-Cov | 2 | 31.5 ± 0.7 | 40.0 | 0.410 ± 0.014 | 0.410 ± 0.014 | 0.51 ± 0.01 | 50.0 ± 0.0 | 4.0 ± 0.0 |" in report
+    report = side_by_side.write_report(study, SCALE, results, runs, tmp_path, wall_s=600.0, linked=[]).read_text()
+    assert ("| GRPO w/ Clip-Cov | 2 | 31.5 ± 0.7 | 40.0 | 0.410 ± 0.014 | 0.410 ± 0.014 | 0.410 ± 0.014 | 0.51 ± 0.01 | 50.0 ± 0.0 "
+            "| 4.0 ± 0.0 |") in report
     found = {c["quantity"]: c for c in json.loads((tmp_path / "results.json").read_text())["comparisons"] if c["row"] == "grpo_clip_cov"}
     assert found["entropy (mean)"]["verdict"] == "above" and found["entropy (mean)"]["difference"] == pytest.approx(0.1)
     assert found["test pass@1"]["verdict"] == "within noise"
