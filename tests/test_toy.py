@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 
@@ -74,6 +76,16 @@ def test_base_policy_accuracy_is_inside_the_intended_band():
     assert 25 <= overall["greedy"] <= 70, overall
     assert overall["mixed_groups"] >= 30, overall
     assert report["levels"]["2"]["mixed_groups"] >= 40, report["levels"]
+
+
+def test_a_snapshot_is_the_build_stopped_there_bit_for_bit(tmp_path):
+    """A deeper-SFT preset is the same run stopped later: its snapshot at a step is, byte for byte,
+    the build stopped at that step (the sweep's paths_sft* policies rest on it)."""
+    assert toy_build.PRESETS["paths_sft2000"] == dataclasses.replace(toy_build.PRESETS["paths"], sft_steps=2000)
+    longer = toy_build.build("paths", tmp_path / "long", max_steps=6, snapshot_steps=(4,))
+    stopped = toy_build.build("paths", tmp_path / "short", max_steps=4)
+    assert (tmp_path / "long_step4" / "model.safetensors").read_bytes() == (stopped / "model.safetensors").read_bytes()
+    assert (longer / "model.safetensors").read_bytes() != (stopped / "model.safetensors").read_bytes()
 
 
 def test_short_builds_are_deterministic(tmp_path):

@@ -54,6 +54,9 @@ SETTINGS: dict[str, dict] = {
     "lr3e-4_2epochs": {"train.lr": 3e-4, "train.ppo_epochs": 2},                                   # 4 optimizer steps, each rollout twice
     "lr3e-4_16prompts": {"train.lr": 3e-4, "train.prompts_per_step": 16, "train.mini_batch_prompts": 8},
     "lr3e-4_1600steps": {"train.lr": 3e-4, "train.total_steps": 1600},
+    # Deeper SFT of the base policy (toy.build's paths_sft* presets: the same SFT run stopped later).
+    "lr3e-4_sft1400": {"train.lr": 3e-4, "model.path": "toy:paths_sft1400"},
+    "lr3e-4_sft2000": {"train.lr": 3e-4, "model.path": "toy:paths_sft2000"},
 }
 PASS_AT_K = {"n": 64, "problems": 200}  # test pass@k of best/ and final/: n samples on the first problems
 FIRST_LAST = 10
@@ -122,6 +125,7 @@ def execute(setting: str, seed: int, out: Path) -> str:
     regime = {"setting": setting, "seed": seed, "provenance": provenance(shlex.join([sys.executable, "-m", "asymrl.sweep", *sys.argv[1:]])),
               "overrides": SETTINGS[setting], "common": COMMON,
               **regime_statistics(records), "summary": json.loads((run.directory / "summary.json").read_text()),
+              "base": config.model.path, "pass_at_k_base": base_pass_at_k(out, config.model.path),
               "pass_at_k_best": _pass_at_k(run.directory / "eval_best" / "summary.json"),
               "pass_at_k_final": _pass_at_k(run.directory / "eval_final" / "summary.json")}
     regime["summary"].pop("run_dir", None)
@@ -129,11 +133,11 @@ def execute(setting: str, seed: int, out: Path) -> str:
     return f"{setting}/seed{seed}"
 
 
-def base_pass_at_k(out: Path) -> dict:
-    """The base policy's test pass@k on the same problems and samples (once)."""
-    folder = out / "base_eval"
+def base_pass_at_k(out: Path, model: str = "toy:paths") -> dict:
+    """A base policy's test pass@k on the same problems and samples (once per base policy)."""
+    folder = out / "base_eval" if model == "toy:paths" else out / f"base_eval_{model.replace(':', '_')}"
     if not (folder / "summary.json").is_file():
-        reproduce._call([sys.executable, "-m", "asymrl.evaluate", "--checkpoint", "toy:paths", "--data", "paths", "--split", "test",
+        reproduce._call([sys.executable, "-m", "asymrl.evaluate", "--checkpoint", model, "--data", "paths", "--split", "test",
                          "--n", str(PASS_AT_K["n"]), "--limit", str(PASS_AT_K["problems"]), "--device", "cpu", "--seed", "0",
                          "--out", str(folder)], out / "base_eval.log", reproduce._child_env(reproduce.SCALES["paths"], None))
     return json.loads((folder / "summary.json").read_text())["pass_at_k"]
@@ -151,19 +155,20 @@ def _cell(values: list, digits: int = 3, scale: float = 1.0) -> str:
 def report(published: Path) -> str:
     """``sweep.md``: one line per setting (seed means ± standard deviation), from every published run."""
     runs = [json.loads(p.read_text()) for p in sorted((published / "runs").glob("*/seed*/regime.json"))]
-    base = json.loads((published / "base_pass_at_k.json").read_text()) if (published / "base_pass_at_k.json").is_file() else {}
     by_setting: dict[str, list[dict]] = {}
     for run in runs:
         by_setting.setdefault(run["setting"], []).append(run)
+    large = str(PASS_AT_K["n"])
     lines = ["| setting | changes | seeds | entropy first -> last (drop) | val base -> peak (step) -> final, late gain | "
-             "distinct correct first -> last | all solved first -> last | pass@1 / pass@64 best | pass@1 / pass@64 final |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "distinct correct first -> last | all solved first -> last | "
+             f"pass@1 / pass@{large}: base | best | final |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for setting, group in by_setting.items():
         def column(key: str) -> list:
             return [run.get(key) for run in group]
 
-        def pass_at(which: str, k: str) -> list:
-            return [run[which].get(k) if run.get(which) else None for run in group]
+        def pass_at(which: str) -> str:
+            return " / ".join(_cell([run[which].get(k) if run.get(which) else None for run in group], 1, 100) for k in ("1", large))
 
         changes = ", ".join(f"{k}={v}" for k, v in group[0]["overrides"].items())
         lines.append(
@@ -173,12 +178,11 @@ def report(published: Path) -> str:
             f"{_cell(column('val_final'), 1, 100)}, {_cell(column('val_late_gain'), 1, 100)} | "
             f"{_cell(column('distinct_correct_first'), 2)} -> {_cell(column('distinct_correct_last'), 2)} | "
             f"{_cell(column('all_solved_first'), 2)} -> {_cell(column('all_solved_last'), 2)} | "
-            f"{_cell(pass_at('pass_at_k_best', '1'), 1, 100)} / {_cell(pass_at('pass_at_k_best', str(PASS_AT_K['n'])), 1, 100)} | "
-            f"{_cell(pass_at('pass_at_k_final', '1'), 1, 100)} / {_cell(pass_at('pass_at_k_final', str(PASS_AT_K['n'])), 1, 100)} |")
-    large = str(PASS_AT_K["n"])
-    base_line = (f"Base policy (toy:paths) on the same {PASS_AT_K['problems']} test problems, {large} samples: "
-                 f"pass@1 {100 * base['1']:.1f}%, pass@{large} {100 * base[large]:.1f}%." if base else "")
-    return "\n".join(lines) + ("\n\n" + base_line if base_line else "") + "\n"
+            f"{pass_at('pass_at_k_base')} | "
+            f"{pass_at('pass_at_k_best')} | {pass_at('pass_at_k_final')} |")
+    note = (f"Test pass@k on the first {PASS_AT_K['problems']} test problems with {large} samples at T = 1; the base is the "
+            "setting's base policy. Cells: one seed's value, or the mean ± standard deviation over seeds.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
 
 
 def publish(out: Path, published: Path) -> Path:
@@ -187,9 +191,6 @@ def publish(out: Path, published: Path) -> Path:
         target = published / "runs" / path.parent.parent.name / path.parent.name / "regime.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    if (out / "base_eval" / "summary.json").is_file():
-        published.mkdir(parents=True, exist_ok=True)
-        (published / "base_pass_at_k.json").write_text(json.dumps(base_pass_at_k(out), indent=1) + "\n")
     (published / "sweep_table.md").write_text(report(published))
     return published / "sweep_table.md"
 

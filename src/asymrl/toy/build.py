@@ -15,6 +15,7 @@ mistakes on the rest, and disagree with itself across samples, so that RL has so
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -68,6 +69,10 @@ PRESETS = {
     # are mixed and more samples still solve more (benchmarks/results/paths_base_policy.json).
     "paths": Preset(hidden_size=128, layers=4, heads=4, kv_heads=2, intermediate_size=384, sft_steps=1000, schedule_steps=3000, batch_size=32, lr=3e-3, max_positions=64, task="paths"),
 }
+# Deeper SFT of the same run (the same schedule, stopped later): lower starting entropy, for the
+# collapse sweep's SFT-depth knob (python -m asymrl.sweep; built into the cache on first use).
+for _steps in (1400, 2000):
+    PRESETS[f"paths_sft{_steps}"] = dataclasses.replace(PRESETS["paths"], sft_steps=_steps)
 
 
 # Presets whose policy is committed (src/asymrl/toy/assets/<preset>); the others are built into the cache.
