@@ -74,22 +74,30 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def regime_statistics(records: list[dict]) -> dict:
+def regime_statistics(records: list[dict], group_size: int = 8) -> dict:
     """The regime statistics of one run's metrics.jsonl (module docstring)."""
-    steps = [r for r in records if "entropy/all" in r]
+    steps = [dict(r) for r in records if "entropy/all" in r]
     validation = [(r["step"], r["val/accuracy"]) for r in records if "val/accuracy" in r]
 
     def first_last(metric: str) -> tuple[float | None, float | None]:
         values = [r[metric] for r in steps if r.get(metric) is not None]
         return _mean(values[:FIRST_LAST]), _mean(values[-FIRST_LAST:])
 
+    # Distinct correct answers out of the correct ones in a solved group (G x accuracy / (1 - none
+    # solved) correct per solved group): 2 distinct of 6 correct is narrower than 2 of 2.
+    for record in steps:
+        solved = 1 - record.get("groups/none_solved_frac", 1.0)
+        if solved > 0 and record.get("diversity/distinct_correct") is not None and record.get("reward/accuracy"):
+            record["diversity/distinct_per_correct"] = record["diversity/distinct_correct"] / (group_size * record["reward/accuracy"] / solved)
     entropy_first, entropy_last = first_last("entropy/all")
     distinct_first, distinct_last = first_last("diversity/distinct_correct")
+    per_correct_first, per_correct_last = first_last("diversity/distinct_per_correct")
     all_first, all_last = first_last("groups/all_solved_frac")
     accuracy_first, accuracy_last = first_last("reward/accuracy")
     out = {"steps": len(steps), "entropy_first": entropy_first, "entropy_last": entropy_last,
            "entropy_drop": None if not entropy_first else 1 - entropy_last / entropy_first,
            "distinct_correct_first": distinct_first, "distinct_correct_last": distinct_last,
+           "distinct_per_correct_first": per_correct_first, "distinct_per_correct_last": per_correct_last,
            "all_solved_first": all_first, "all_solved_last": all_last,
            "train_accuracy_first": accuracy_first, "train_accuracy_last": accuracy_last, "validation": validation}
     if validation:
@@ -124,7 +132,7 @@ def execute(setting: str, seed: int, out: Path) -> str:
     records = [json.loads(line) for line in (run.directory / "metrics.jsonl").read_text().splitlines()]
     regime = {"setting": setting, "seed": seed, "provenance": provenance(shlex.join([sys.executable, "-m", "asymrl.sweep", *sys.argv[1:]])),
               "overrides": SETTINGS[setting], "common": COMMON,
-              **regime_statistics(records), "summary": json.loads((run.directory / "summary.json").read_text()),
+              **regime_statistics(records, config.rollout.group_size), "summary": json.loads((run.directory / "summary.json").read_text()),
               "base": config.model.path, "pass_at_k_base": base_pass_at_k(out, config.model.path),
               "pass_at_k_best": _pass_at_k(run.directory / "eval_best" / "summary.json"),
               "pass_at_k_final": _pass_at_k(run.directory / "eval_final" / "summary.json")}
@@ -176,7 +184,8 @@ def report(published: Path) -> str:
             f"{_cell(column('entropy_first'))} -> {_cell(column('entropy_last'))} ({_cell(column('entropy_drop'), 0, 100)}%) | "
             f"{_cell(column('val_base'), 1, 100)} -> {_cell(column('val_peak'), 1, 100)} ({_cell(column('val_peak_step'), 0)}) -> "
             f"{_cell(column('val_final'), 1, 100)}, {_cell(column('val_late_gain'), 1, 100)} | "
-            f"{_cell(column('distinct_correct_first'), 2)} -> {_cell(column('distinct_correct_last'), 2)} | "
+            f"{_cell(column('distinct_correct_first'), 2)} -> {_cell(column('distinct_correct_last'), 2)} "
+            f"({_cell(column('distinct_per_correct_first'), 2)} -> {_cell(column('distinct_per_correct_last'), 2)} per correct) | "
             f"{_cell(column('all_solved_first'), 2)} -> {_cell(column('all_solved_last'), 2)} | "
             f"{pass_at('pass_at_k_base')} | "
             f"{pass_at('pass_at_k_best')} | {pass_at('pass_at_k_final')} |")
