@@ -293,6 +293,27 @@ def plot_paper_groups(runs: dict[str, list[Path]], out: Path, titles: dict[str, 
     return _save(paper_groups_figure(runs, titles), out, dpi=100)
 
 
+def plot_sweep_curves(by_setting: dict[str, list[dict]], out: Path) -> Path:
+    """The collapse sweep's curves (``asymrl.sweep``): entropy, training accuracy and greedy validation
+    accuracy of every setting, the mean over its seeds (``regime.json``'s ``curves`` and ``validation``)."""
+    figure, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    colours = plt.get_cmap("tab10").colors
+    for index, (setting, runs) in enumerate(by_setting.items()):
+        for axis, per_seed in zip(axes, ([run["curves"]["entropy/all"] for run in runs], [run["curves"]["reward/accuracy"] for run in runs],
+                                         [run["validation"] for run in runs])):
+            length = min(map(len, per_seed))
+            mean = [sum(curve[i][1] for curve in per_seed) / len(per_seed) for i in range(length)]
+            axis.plot([step for step, _ in per_seed[0][:length]], mean, color=colours[index % len(colours)], linewidth=1.2,
+                      label=f"{setting} ({len(runs)} seeds)")
+    for axis, title in zip(axes, ("token entropy (10-step means)", "training accuracy (10-step means)", "validation accuracy, greedy")):
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("RL step")
+        axis.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    return _save(figure, out, dpi=100)
+
+
 def plot_table1_figures(runs: dict[str, list[Path]], out_dir: Path, titles: dict[str, str] | None = None,
                         covariance_steps: int = 40, rows: tuple[tuple[str, str], ...] | None = None,
                         figures: dict | None = None) -> list[Path]:

@@ -99,7 +99,11 @@ def regime_statistics(records: list[dict], group_size: int = 8) -> dict:
            "distinct_correct_first": distinct_first, "distinct_correct_last": distinct_last,
            "distinct_per_correct_first": per_correct_first, "distinct_per_correct_last": per_correct_last,
            "all_solved_first": all_first, "all_solved_last": all_last,
-           "train_accuracy_first": accuracy_first, "train_accuracy_last": accuracy_last, "validation": validation}
+           "train_accuracy_first": accuracy_first, "train_accuracy_last": accuracy_last, "validation": validation,
+           # the entropy and training-accuracy curves, means over windows of FIRST_LAST steps (for the figure)
+           "curves": {metric: [(steps[end - 1]["step"], _mean([r[metric] for r in steps[end - FIRST_LAST:end] if r.get(metric) is not None]))
+                               for end in range(FIRST_LAST, len(steps) + 1, FIRST_LAST)]
+                      for metric in ("entropy/all", "reward/accuracy")}}
     if validation:
         last_step = validation[-1][0]
         late = [accuracy for step, accuracy in validation if step >= 0.6 * last_step]
@@ -194,6 +198,17 @@ def report(published: Path) -> str:
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
+def plot_curves(published: Path) -> Path:
+    """``sweep_curves.png`` from every published run (``plots.plot_sweep_curves``)."""
+    from asymrl.plots import plot_sweep_curves
+
+    by_setting: dict[str, list[dict]] = {}
+    for path in sorted((published / "runs").glob("*/seed*/regime.json")):
+        run = json.loads(path.read_text())
+        by_setting.setdefault(run["setting"], []).append(run)
+    return plot_sweep_curves(by_setting, published / "sweep_curves.png")
+
+
 def publish(out: Path, published: Path) -> Path:
     """Copy every finished run's regime.json (small) under ``published/runs`` and rebuild sweep.md."""
     for path in out.glob("*/seed*/regime.json"):
@@ -201,6 +216,7 @@ def publish(out: Path, published: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     (published / "sweep_table.md").write_text(report(published))
+    plot_curves(published)
     return published / "sweep_table.md"
 
 
