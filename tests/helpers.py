@@ -147,3 +147,24 @@ def record_figures(monkeypatch) -> dict:
     monkeypatch.setattr(plots, "table1_figures", recording_table1_figures)
     monkeypatch.setattr(plots, "pass_at_k_figure", recording_pass_at_k_figure)
     return built
+
+
+# A fixed batch of rollouts of a seeded tiny Llama (tests/update_worker.py, tests/test_update_modes.py).
+ROWS, LENGTH, VOCAB = 8, 14, 50
+
+
+def fixed_rollouts():
+    """Rows of 7-14 tokens (4 of prompt), their response mask and a random advantage per row."""
+    import torch
+
+    from asymrl.update import RolloutBatch
+
+    generator = torch.Generator().manual_seed(123)
+    input_ids = torch.randint(3, VOCAB, (ROWS, LENGTH), generator=generator)
+    lengths = torch.randint(7, LENGTH + 1, (ROWS,), generator=generator)
+    positions = torch.arange(LENGTH)[None]
+    attention_mask = (positions < lengths[:, None]).long()
+    prompt_length = 4
+    response_mask = attention_mask * (positions >= prompt_length).long()
+    advantages = torch.randn(ROWS, 1, generator=generator) * response_mask
+    return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages

@@ -8,25 +8,14 @@ import itertools
 
 import pytest
 import torch
+from helpers import ROWS, VOCAB, fixed_rollouts
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from asymrl.loss import PolicyLossConfig
-from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator
+from asymrl.update import PolicyUpdater, UpdateConfig, build_accelerator
 
-ROWS, LENGTH, VOCAB = 8, 14, 50
 MODES = {"fixed": {}, "token_budget": {"max_tokens_per_micro_batch": 24},
          "token_budget_packed": {"max_tokens_per_micro_batch": 24, "packing": True}}
-
-
-def rollouts() -> tuple[RolloutBatch, torch.Tensor]:
-    generator = torch.Generator().manual_seed(123)
-    input_ids = torch.randint(3, VOCAB, (ROWS, LENGTH), generator=generator)
-    lengths = torch.randint(7, LENGTH + 1, (ROWS,), generator=generator)
-    positions = torch.arange(LENGTH)[None]
-    attention_mask = (positions < lengths[:, None]).long()
-    response_mask = attention_mask * (positions >= 4).long()
-    advantages = torch.randn(ROWS, 1, generator=generator) * response_mask
-    return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
 def one_step(mode: str, mini_batch_rows: int, from_update: bool) -> dict:
@@ -37,7 +26,7 @@ def one_step(mode: str, mini_batch_rows: int, from_update: bool) -> dict:
     micro = 2 if "max_tokens_per_micro_batch" not in options else 1
     updater = PolicyUpdater(build_accelerator(mini_batch_rows // micro, micro, 1.0), model, UpdateConfig(
         lr=1e-3, micro_batch_size=2, temperature=0.8, loss=PolicyLossConfig(eps_low=0.2, eps_high=0.28), **options))
-    batch, advantages = rollouts()
+    batch, advantages = fixed_rollouts()
     # With from_update the first mini-batch's rows are left to the update: with one mini-batch per
     # step, the log-prob pass has no rows at all.
     old_logprobs, old_entropy = updater.logprobs(batch, first_row=mini_batch_rows if from_update else 0)

@@ -23,24 +23,13 @@ import tempfile
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from helpers import ROWS, VOCAB, fixed_rollouts
+
 from asymrl.loss import PolicyLossConfig
 from asymrl.rollout import iter_full_parameters
 from asymrl.update import PolicyUpdater, RolloutBatch, UpdateConfig, build_accelerator, cpu_thread_setup, load_frozen_policy, release_process_group
 
-ROWS, LENGTH, VOCAB = 8, 14, 50
 MINI_BATCH_ROWS, MICRO = 4, 2  # two optimizer steps over the 8 rollouts, in micro-batches of 2
-
-
-def fixed_rollouts() -> tuple[RolloutBatch, torch.Tensor]:
-    generator = torch.Generator().manual_seed(123)
-    input_ids = torch.randint(3, VOCAB, (ROWS, LENGTH), generator=generator)
-    lengths = torch.randint(7, LENGTH + 1, (ROWS,), generator=generator)
-    positions = torch.arange(LENGTH)[None]
-    attention_mask = (positions < lengths[:, None]).long()
-    prompt_length = 4
-    response_mask = attention_mask * (positions >= prompt_length).long()
-    advantages = torch.randn(ROWS, 1, generator=generator) * response_mask
-    return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
 
 
 def main(out_path: str, poison: bool = False, max_tokens: int | None = None, kl: bool = False, packed: bool = False,

@@ -465,6 +465,33 @@ def next_seeds(published: Path, rows: list[str], count: int) -> tuple[int, ...]:
     return tuple((sorted(partial - complete) + list(range(start, start + count)))[:count])
 
 
+def rows_and_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace, known: list[str], scale: Scale,
+                   default_seeds: tuple[int, ...]) -> tuple[list[str], tuple[int, ...]]:
+    """The rows (``--rows``, default all of ``known``) and seeds of an invocation: ``--seeds``, or with
+    ``--publish`` the scale's next ``seeds_per_invocation`` seeds (``next_seeds``), or ``default_seeds``."""
+    rows = [r for r in args.rows.split(",") if r] or known
+    unknown = [r for r in rows if r not in known]
+    if unknown:
+        parser.error(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s)
+    if not seeds and args.publish and scale.seeds_per_invocation:
+        seeds = next_seeds(args.publish / "runs", rows, scale.seeds_per_invocation)
+    return rows, seeds or default_seeds
+
+
+def publish_all(runs: list[Run], published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
+                extra_summaries: tuple = (), config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
+    """Publish every finished run of ``runs`` under ``published/runs`` (``publish_run``), record this
+    invocation there; returns every published run (all seeds found, as ``Run``s reading the published
+    folders) and the wall time of every invocation that published."""
+    for run in runs:
+        if run.done:
+            publish_run(run, published / "runs", run.config.log.covariance_steps, extra_summaries=extra_summaries)
+    total_s = record_invocation(published, wall_s, runs_done)
+    _, every_seed = published_seeds(published / "runs", rows)
+    return plan(scale, published / "runs", rows, tuple(sorted(every_seed)), config_files), total_s
+
+
 def row_titles(scale: Scale) -> dict[str, str]:
     """Titles that differ from the paper's at this scale: below paper scale the untrained row is
     another base policy than Qwen3-4B."""
@@ -595,15 +622,7 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as error:
             parser.error(str(error))
     scale = Scale(**{**scale.__dict__, **changes})
-    known = [row for row, _ in ROWS]
-    rows = [r for r in args.rows.split(",") if r] or known
-    unknown = [r for r in rows if r not in known]
-    if unknown:
-        parser.error(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    seeds = tuple(int(s) for s in args.seeds.split(",") if s)
-    if not seeds and args.publish and scale.seeds_per_invocation:
-        seeds = next_seeds(args.publish / "runs", rows, scale.seeds_per_invocation)
-    seeds = seeds or scale.seeds
+    rows, seeds = rows_and_seeds(parser, args, [row for row, _ in ROWS], scale, scale.seeds)
     out = args.out or REPO / "runs" / f"table1-{scale.name}"
     gpus = [g for g in args.gpus.split(",") if g]
     parallel = args.parallel or (len(gpus) if gpus and scale.one_run_per_gpu else scale.parallel)
@@ -640,15 +659,9 @@ def main(argv: list[str] | None = None) -> None:
     report = write_outputs(collect(runs), scale, out, runs, wall_s)
     print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")
     if args.publish:
-        covariance_steps = runs[0].config.log.covariance_steps
-        for run in runs:
-            if run.done:
-                publish_run(run, args.publish / "runs", covariance_steps)
-        total_s = record_invocation(args.publish, time.time() - started, len(todo) - len(failures))
-        _, every_seed = published_seeds(args.publish / "runs", rows)
-        published = plan(scale, args.publish / "runs", rows, tuple(sorted(every_seed)))
+        published, total_s = publish_all(runs, args.publish, scale, rows, time.time() - started, len(todo) - len(failures))
         print(f"wrote {write_outputs(collect(published), scale, args.publish, published, total_s)} from every published run "
-              f"(seeds {', '.join(map(str, sorted(every_seed)))})")
+              f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
     if failures:
         print(f"{len(failures)} run(s) failed; re-run the same command to retry them:", file=sys.stderr)
         for run, error in failures:

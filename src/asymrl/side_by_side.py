@@ -38,8 +38,8 @@ from pathlib import Path
 from asymrl.config import build_config, load_yaml
 from asymrl.metrics import Summary
 from asymrl.provenance import provenance
-from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, next_seeds, pass_at_k_markdown, plan,
-                              publish_run, published_seeds, record_invocation, run_all)
+from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, publish_all,
+                              record_invocation, rows_and_seeds, run_all)
 from asymrl.table1 import difference_and_noise, mean_and_std
 
 CONFIGS = REPO / "configs"
@@ -289,15 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     study = STUDIES[args.study]
     scale = study.at_scale(args.scale)
-    known = [row for row, _ in study.titles]
-    rows = [r for r in args.rows.split(",") if r] or known
-    unknown = sorted(set(rows) - set(known))
-    if unknown:
-        parser.error(f"--rows: unknown {', '.join(unknown)}; choose among {', '.join(known)}")
-    seeds = tuple(int(s) for s in args.seeds.split(",") if s)
-    if not seeds and args.publish and scale.seeds_per_invocation:
-        seeds = next_seeds(args.publish / "runs", rows, scale.seeds_per_invocation)
-    seeds = seeds or study.seeds
+    rows, seeds = rows_and_seeds(parser, args, [row for row, _ in study.titles], scale, study.seeds)
     out = (args.out or REPO / "runs" / f"{study.name}-{scale.name}").resolve()
     parallel = args.parallel or scale.parallel
     runs = plan(scale, out, rows, seeds, study.config_files())
@@ -311,12 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs), runs, out, wall_s, linked)}")
     if args.publish:
-        for run in runs:
-            if run.done:
-                publish_run(run, args.publish / "runs", runs[0].config.log.covariance_steps, extra_summaries=(GRADIENT_SHARE,))
-        total_s = record_invocation(args.publish, time.time() - started, len(todo))
-        _, every_seed = published_seeds(args.publish / "runs", rows)
-        published = plan(scale, args.publish / "runs", rows, tuple(sorted(every_seed)), study.config_files())
+        published, total_s = publish_all(runs, args.publish, scale, rows, time.time() - started, len(todo),
+                                         extra_summaries=(GRADIENT_SHARE,), config_files=study.config_files())
         print(f"published page: {write_report(study, scale, study_results(published), published, args.publish, total_s, linked)}")
     if failures:
         raise SystemExit("failed runs:\n" + "\n".join(f"  {run.name}: {error}" for run, error in failures))
