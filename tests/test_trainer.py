@@ -328,3 +328,62 @@ def test_each_entropy_control_policy_loss_trains_a_step(tmp_path, monkeypatch, v
     if variant == "kl_cov":
         assert 0 < metrics[marker] <= 0.05       # the top 0.2% by covariance, at least one token per micro-batch
     assert torch.equal(seen["token_advantage"], seen["rollout_advantage"].reshape(-1, 1) * seen["batch"].response_mask)
+
+
+def test_entropy_advantage_inside_the_step(tmp_path, monkeypatch):
+    """algorithm.entropy_adv_alpha: the update receives A_t + min(alpha H_t, |A_t| / kappa) on response
+    tokens, H_t the sampling policy's entropy (its separate pass, not the update's forward)."""
+    import torch
+
+    seen = one_step_in_process(tmp_path, monkeypatch, "algorithm.entropy_adv_alpha=0.4", "algorithm.entropy_adv_kappa=2.0",
+                               "algorithm.estimator=reinforce")
+    mask = seen["batch"].response_mask.float()
+    base = seen["rollout_advantage"].reshape(-1, 1) * mask
+    expected = (base + torch.minimum(0.4 * seen["old_entropy"], base.abs() / 2.0)) * mask
+    torch.testing.assert_close(seen["token_advantage"], expected)
+    assert seen["first_row"] == 0 and not torch.equal(expected, base)  # its own pass, and a bonus that does something
+
+
+@pytest.mark.parametrize("batching", [("train.max_tokens_per_micro_batch=256",), ("train.max_tokens_per_micro_batch=256", "train.packing=true")])
+def test_a_token_budget_through_the_trainer_gives_the_fixed_count_step(tmp_path, monkeypatch, batching):
+    """The trainer's step with token-budget micro-batches (and packing) equals the fixed-count step on
+    the same rollouts: loss, gradient norm, entropy and the log-prob increment, one mini-batch per step."""
+    one = ("train.prompts_per_step=4", "train.mini_batch_prompts=4")
+    fixed = one_step_in_process(tmp_path / "fixed", monkeypatch, *one)
+    budget = one_step_in_process(tmp_path / "budget", monkeypatch, *one, *batching)
+    import torch
+
+    assert torch.equal(fixed["batch"].input_ids, budget["batch"].input_ids)
+    for key in ("actor/pg_loss", "actor/grad_norm", "entropy/all", "logp_increment/correct", "actor/optimizer_steps"):
+        if key in fixed["metrics"]:
+            assert budget["metrics"][key] == pytest.approx(fixed["metrics"][key], rel=1e-4, abs=1e-6), key
+    assert budget["metrics"]["batching/padded_frac"] <= fixed["metrics"]["batching/padded_frac"]
+
+
+def test_prompts_longer_than_max_prompt_tokens_are_dropped_from_training(tmp_path):
+    """data.max_prompt_tokens: training problems whose rendered prompt is longer are left out (and
+    counted); too few left to fill a step is an error naming the key and the template."""
+    from transformers import AutoTokenizer
+
+    from asymrl import trainer as trainer_module
+    from asymrl.config import parse_args
+    from asymrl.data import DataError, load_problems
+    from asymrl.prompts import render_prompt
+    from asymrl.toy.build import ensure_base_policy
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_base_policy("tiny"))
+    problems, _ = load_problems("toy", "train")
+    lengths = [len(tokenizer(render_prompt(p["problem"], tokenizer, "{problem}"), add_special_tokens=False)["input_ids"]) for p in problems]
+    limit = sorted(lengths)[len(lengths) // 2]  # about half the prompts are longer
+    config = parse_args([*SMALL_RUN, f"data.max_prompt_tokens={limit}", "log.trackers=[]", f"train.output_dir={tmp_path / 'a'}"])
+    trainer = trainer_module.Trainer(config)
+    try:
+        kept = {p["id"] for p in trainer.train_problems}
+        assert kept == {p["id"] for p, length in zip(problems, lengths) if length <= limit}
+        assert 0 < len(kept) < len(problems)
+    finally:
+        trainer.reward.close()
+        trainer.engine.close()
+    too_short = parse_args([*SMALL_RUN, "data.max_prompt_tokens=3", "log.trackers=[]", f"train.output_dir={tmp_path / 'b'}"])
+    with pytest.raises(DataError, match=r"0 usable problems .* longer than data.max_prompt_tokens=3 with data.prompt_template='\{problem\}'"):
+        trainer_module.Trainer(too_short)
