@@ -38,3 +38,9 @@ def test_every_setting_is_grpo_on_the_paths_scale_with_its_knobs(setting, tmp_pa
     for key, value in sweep.SETTINGS[setting].items():
         section, name = key.split(".")
         assert getattr(getattr(config, section), name) == value
+
+
+def test_power_by_hand():
+    p = sweep.power([50.0, 52.0, 54.0, 56.0])                 # sd = sqrt(20 / 3)
+    assert p["sd"] == pytest.approx((20 / 3) ** 0.5) and p["se_difference"] == pytest.approx(p["sd"] * (2 / 4) ** 0.5)
+    assert p["seeds_for_target"] == 21                        # ceil(2 x (2.582 / 0.8)^2) = ceil(20.83)

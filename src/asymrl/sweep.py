@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import shutil
 import statistics
@@ -195,7 +196,36 @@ def report(published: Path) -> str:
             f"{pass_at('pass_at_k_best')} | {pass_at('pass_at_k_final')} |")
     note = (f"Test pass@k on the first {PASS_AT_K['problems']} test problems with {large} samples at T = 1; the base is the "
             "setting's base policy. Cells: one seed's value, or the mean ± standard deviation over seeds.")
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    return "\n".join(lines) + "\n\n" + note + "\n" + power_markdown(by_setting)
+
+
+def power(values: list[float], target_se: float = 0.8) -> dict:
+    """From one setting's per-seed values (percentage points): their standard deviation, the standard
+    error of a difference between two rows of as many seeds each (sd sqrt(2 / n)), and the seeds per
+    row that bring it to ``target_se``: 2 (sd / target)^2."""
+    sd = statistics.stdev(values)
+    return {"seeds": len(values), "sd": sd, "se_difference": sd * math.sqrt(2 / len(values)),
+            "seeds_for_target": math.ceil(2 * (sd / target_se) ** 2), "target_se": target_se}
+
+
+def power_markdown(by_setting: dict[str, list[dict]]) -> str:
+    """Seed spread of the settings run with several seeds: test pass@1 of best/ and final/ and final
+    entropy, what a difference between two rows can resolve, and the seeds that make it 0.8 points."""
+    lines = []
+    for setting, group in by_setting.items():
+        if len(group) < 2:
+            continue
+        rows = []
+        for label, values in (("test pass@1, best/ (%)", [100 * run["pass_at_k_best"]["1"] for run in group]),
+                              ("test pass@1, final/ (%)", [100 * run["pass_at_k_final"]["1"] for run in group]),
+                              ("entropy, last 10 steps (x 100)", [100 * run["entropy_last"] for run in group])):
+            p = power(values)
+            rows.append(f"| {label} | {statistics.fmean(values):.2f} | {p['sd']:.2f} | {p['se_difference']:.2f} | "
+                        f"{2 * p['se_difference']:.2f} | {p['seeds_for_target']} |")
+        lines += [f"\n### Seed spread of {setting} ({len(group)} seeds)", "",
+                  "| quantity | mean | seed sd | SE of a difference, as many seeds | detectable (2 SE) | seeds for SE <= 0.8 |",
+                  "|---|---|---|---|---|---|", *rows]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def plot_curves(published: Path) -> Path:
