@@ -47,6 +47,8 @@ def test_the_collapse_scale_gives_every_row_the_same_settings_but_its_own(tmp_pa
     runs = reproduce.plan(scale, tmp_path, rows, scale.seeds)
     assert len(runs) == 15 * len(scale.seeds) >= 60 and [run.name for run in runs[:2]] == ["base/seed0", "reinforce/seed0"]
     assert all(run.wide for run in runs) and scale.pass_at_k_wide == (64, 200) and scale.seeds_per_invocation == 2
+    # the last step's policy is evaluated too (eval_final/), for every trained row
+    assert all(run.final == (run.row != "base") and run.config.train.save_final == (run.row != "base") for run in runs)
 
     def flat(run) -> dict:
         values = _flatten(run.config.to_dict(), all_keys(), mapping_keys())
@@ -270,20 +272,20 @@ def fake_finished_run(directory: Path, steps: int = 100) -> None:
     (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (directory / "summary.json").write_text(json.dumps({"steps": steps, "total_steps": steps, "wall_s": 12.5, "best_val_accuracy": 0.5,
                                                         "best_step": 100, "run_dir": str(directory)}))
-    for folder, n in (("eval", 2), ("eval_wide", 64)):
+    for folder, n, first in (("eval", 2, 0.3), ("eval_wide", 64, 0.3), ("eval_final", 2, 0.25)):
         (directory / folder).mkdir()
-        (directory / folder / "summary.json").write_text(json.dumps({"data": "paths:test", "n": n, "pass_at_k": {"1": 0.3, "2": 0.45}}))
+        (directory / folder / "summary.json").write_text(json.dumps({"data": "paths:test", "n": n, "pass_at_k": {"1": first, "2": 0.45}}))
 
 
 def test_a_published_run_reads_like_the_run_itself(tmp_path):
     """publish_run keeps what the page needs, at a size to commit: the page built from the published
     folder has the run's statistics at full resolution and the same evaluations."""
-    scale = dataclasses.replace(reproduce.SCALES["paths"], steps=100, wide_every_seed=True)
+    scale = dataclasses.replace(reproduce.SCALES["paths"], steps=100, wide_every_seed=True, evaluate_final=True)
     (run,) = reproduce.plan(scale, tmp_path / "runs", ["grpo"], (3,))
     fake_finished_run(run.directory)
     target = reproduce.publish_run(run, tmp_path / "published", covariance_steps=40)
     assert target == tmp_path / "published" / "grpo" / "seed3"
-    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "statistics.json", "summary.json", "summary.json", "summary.json"]
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "statistics.json"] + ["summary.json"] * 4
     thinned = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
     # every step up to the covariance window, then every 5th, and every validation; no time/* or loss
     assert [r["step"] for r in thinned] == list(range(0, 41)) + list(range(45, 101, 5))
@@ -293,6 +295,8 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     original, copy = reproduce.collect([run])["grpo"], reproduce.collect([published])["grpo"]
     assert copy == original and copy["diagnostics"][0]["entropy_first"] == pytest.approx(0.3 - 0.002 * 5.5)
     assert copy["pass_at_k_wide_seeds"] == [{"1": 0.3, "2": 0.45}]
+    assert copy["scores"] == {"paths:test": [30.0]} and copy["scores_final"] == {"paths:test": [25.0]}
+    assert "| GRPO | 1 | 30.0 | 25.0 |" in reproduce.best_and_final_markdown({"grpo": copy})
 
 
 def test_an_invocation_adds_whole_seeds_after_the_published_ones(tmp_path):

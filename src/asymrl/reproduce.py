@@ -130,6 +130,9 @@ class Scale:
     # first `problems` test problems, the large-k end of the curve (eval_wide/).
     pass_at_k_wide: tuple[int, int] | None = None
     wide_every_seed: bool = False        # pass_at_k_wide on every seed, not the first only (a spread at large k)
+    # Also evaluate the last step's policy (train.save_final, eval_final/) as eval/ evaluates best/:
+    # which of the two ranks runs more stably is a question of the study, not a given.
+    evaluate_final: bool = False
     # With --publish: an invocation without --seeds adds this many whole seeds to every row (the
     # next ones not yet published), so that each fits a sitting and the table grows seed by seed.
     seeds_per_invocation: int | None = None
@@ -169,13 +172,13 @@ SCALES: dict[str, Scale] = {
     ),
     "collapse": Scale(
         name="collapse", overrides=_COLLAPSE, steps=800, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
-        pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, seeds_per_invocation=2,
+        pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, seeds_per_invocation=2, evaluate_final=True,
         eval_max_new_tokens=27, eval_device="cpu", parallel=2, threads_per_run=1, needs_gpu=False,
         base_row_title="Base policy (toy:paths)",
         budget_note="the exploration testbed in its entropy-collapse regime (path-finding, base policy toy:paths): every row "
                     "800 steps of 8 prompts x 8 rollouts at lr 3e-4, two optimizer steps per RL step; the best greedy-validation "
-                    "checkpoint evaluated on the 2,000 test problems with 4 samples at T = 1, and to pass@64 on the first 200 "
-                    "(every seed)",
+                    "checkpoint (and the last step's) evaluated on the 2,000 test problems with 4 samples at T = 1, and to "
+                    "pass@64 on the first 200 (every seed)",
     ),
 }
 
@@ -199,6 +202,7 @@ class Run:
     config: Config
     directory: Path
     wide: bool = False  # also evaluated by the scale's pass_at_k_wide (the first seed of a row)
+    final: bool = False  # also its final/ checkpoint evaluated (eval_final/)
 
     @property
     def name(self) -> str:
@@ -223,8 +227,12 @@ class Run:
         return not self.wide or (self.directory / "eval_wide" / "summary.json").is_file()
 
     @property
+    def final_evaluated(self) -> bool:
+        return not self.final or (self.directory / "eval_final" / "summary.json").is_file()
+
+    @property
     def done(self) -> bool:
-        return self.trained and self.evaluated and self.wide_evaluated
+        return self.trained and self.evaluated and self.wide_evaluated and self.final_evaluated
 
 
 def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path | None = None) -> dict:
@@ -235,6 +243,8 @@ def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path |
     values.update(scale.overrides)
     if scale.steps is not None and not untrained:
         values["train.total_steps"] = scale.steps
+    if scale.evaluate_final and not untrained:
+        values["train.save_final"] = True
     values["train.seed"] = seed
     values["train.output_dir"] = str(out / row / f"seed{seed}")
     values["train.resume"] = "auto"
@@ -250,7 +260,8 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], confi
         for row in rows:
             config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row)))
             wide = scale.pass_at_k_wide is not None and (scale.wide_every_seed or seed == seeds[0])
-            runs.append(Run(row, seed, config, Path(config.train.output_dir), wide))
+            final = scale.evaluate_final and config.train.total_steps != 0
+            runs.append(Run(row, seed, config, Path(config.train.output_dir), wide, final))
     return runs
 
 
@@ -318,15 +329,15 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
         command = [part.format(python=sys.executable) for part in scale.launcher]
         _call(command + ["--config", str(run.directory / "row.yaml")], run.directory / "train.log", env)
         done.append("trained")
-    if not run.evaluated:
-        if scale.pass_at_k_n:  # one dataset, n samples at evaluate's pass@k temperature (1.0)
-            selection = ["--data", scale.benchmarks[0], "--n", str(scale.pass_at_k_n)]
-        else:                  # temperature, top-p: evaluate's (the paper's)
-            selection = ["--benchmarks", ",".join(scale.benchmarks),
-                         "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items())]
-        limit = ["--limit", str(scale.eval_limit)] if scale.eval_limit else []
-        _call(evaluate_command(run, scale, selection + limit, "eval"), run.directory / "eval.log", env)
-        done.append("evaluated")
+    if scale.pass_at_k_n:  # one dataset, n samples at evaluate's pass@k temperature (1.0)
+        selection = ["--data", scale.benchmarks[0], "--n", str(scale.pass_at_k_n)]
+    else:                  # temperature, top-p: evaluate's (the paper's)
+        selection = ["--benchmarks", ",".join(scale.benchmarks), "--samples", ",".join(f"{b}={k}" for b, k in scale.samples.items())]
+    selection += ["--limit", str(scale.eval_limit)] if scale.eval_limit else []
+    for folder, checkpoint, needed in (("eval", "best", not run.evaluated), ("eval_final", "final", not run.final_evaluated)):
+        if needed:
+            _call(evaluate_command(run, scale, selection, folder, checkpoint), run.directory / "eval.log", env)
+            done.append(f"{checkpoint}/ evaluated")
     if not run.wide_evaluated:
         n, problems = scale.pass_at_k_wide
         selection = ["--data", scale.benchmarks[0], "--n", str(n), "--limit", str(min(problems, scale.eval_limit or problems))]
@@ -335,12 +346,13 @@ def execute(run: Run, scale: Scale, gpu: str | None) -> str:
     return ", ".join(done) or "already done"
 
 
-def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str) -> list[str]:
-    """``python -m asymrl.evaluate`` on the run's ``best/``, what to evaluate on (``selection``), writing
-    into ``<run>/<folder>/``. Evaluation reads the run's config.yaml beside ``best/`` and scores with
-    the prompt, chat settings and reward the run trained with; the scale sets the answer length."""
+def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str, checkpoint: str = "best") -> list[str]:
+    """``python -m asymrl.evaluate`` on the run's ``best/`` (or ``checkpoint``), what to evaluate on
+    (``selection``), writing into ``<run>/<folder>/``. Evaluation reads the run's config.yaml beside
+    the checkpoint and scores with the prompt, chat settings and reward the run trained with; the
+    scale sets the answer length."""
     command = [
-        sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / "best"), *selection,
+        sys.executable, "-m", "asymrl.evaluate", "--checkpoint", str(run.directory / checkpoint), *selection,
         "--max-new-tokens", str(scale.eval_max_new_tokens),
         "--backend", run.config.rollout.backend, "--dtype", run.config.model.dtype, "--device", scale.eval_device,
         "--seed", str(run.seed), "--out", str(run.directory / folder),
@@ -377,6 +389,14 @@ def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc:
     return failures
 
 
+def _scores(evaluation: dict) -> dict[str, float]:
+    """Benchmark -> the table's accuracy (%) of one evaluation's summary.json: pass@1 in pass@k mode,
+    Avg@k per benchmark otherwise."""
+    if "pass_at_k" in evaluation:
+        return {evaluation["data"]: 100 * evaluation["pass_at_k"]["1"]}
+    return {benchmark: scores["accuracy"] for benchmark, scores in evaluation.get("benchmarks", {}).items()}
+
+
 def collect(runs: list[Run], extra_summaries: tuple = ()) -> dict:
     """Per row: per-seed evaluation scores and training diagnostics of every finished run (the
     registered diagnostics' summaries and ``extra_summaries``, ``asymrl.metrics.Summary``)."""
@@ -391,11 +411,15 @@ def collect(runs: list[Run], extra_summaries: tuple = ()) -> dict:
         train_summary = json.loads((run.directory / "summary.json").read_text())
         entry = results.setdefault(run.row, {"seeds": [], "scores": {}, "diagnostics": []})
         entry["seeds"].append(run.seed)
-        if "pass_at_k" in evaluation:  # pass@k mode: the table's accuracy is pass@1
-            entry["scores"].setdefault(evaluation["data"], []).append(100 * evaluation["pass_at_k"]["1"])
+        if "pass_at_k" in evaluation:
             entry.setdefault("pass_at_k", []).append(evaluation["pass_at_k"])
-        for benchmark, scores in evaluation.get("benchmarks", {}).items():
-            entry["scores"].setdefault(benchmark, []).append(scores["accuracy"])
+        for benchmark, score in _scores(evaluation).items():
+            entry["scores"].setdefault(benchmark, []).append(score)
+        final_path = run.directory / "eval_final" / "summary.json"
+        if final_path.is_file():  # the last step's policy, evaluated as best/ is
+            entry.setdefault("scores_final", {})
+            for benchmark, score in _scores(json.loads(final_path.read_text())).items():
+                entry["scores_final"].setdefault(benchmark, []).append(score)
         wide_path = run.directory / "eval_wide" / "summary.json"
         if run.wide and wide_path.is_file():
             wide = json.loads(wide_path.read_text())["pass_at_k"]
@@ -433,7 +457,7 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     summary = json.loads((run.directory / "summary.json").read_text())
     summary.pop("run_dir", None)
     (target / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    for folder in ("eval", "eval_wide"):
+    for folder in ("eval", "eval_wide", "eval_final"):
         if (run.directory / folder / "summary.json").is_file():
             (target / folder).mkdir(exist_ok=True)
             shutil.copyfile(run.directory / folder / "summary.json", target / folder / "summary.json")
@@ -539,6 +563,10 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
              f"Wall time (every invocation that trained or evaluated): {wall_s / 60:.1f} min.", "", to_markdown(table, titles), "",
              "## Diagnostics (mean over seeds; training averages over all steps, 'final' = last 10 steps)", "",
              diagnostics_markdown(results, titles), ""]
+    finals = {row: entry["scores_final"] for row, entry in results.items() if entry.get("scores_final")}
+    if finals:
+        lines += ["## The best-validation checkpoint and the last step's, side by side (test accuracy, mean over seeds ± "
+                  "their standard deviation)", "", best_and_final_markdown(results, titles), ""]
     if curves:
         lines += [f"## pass@k on {scale.benchmarks[0]} (mean over seeds ± their standard deviation)", "",
                   pass_at_k_markdown(curves, titles), ""]
@@ -552,6 +580,24 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+def best_and_final_markdown(results: dict, titles: dict[str, str] | None = None, rows: tuple[tuple[str, str], ...] = ROWS) -> str:
+    """Per row: the test accuracy of best/ and of final/ (mean ± seed sd), and their seed sd side by
+    side: which choice ranks runs more stably."""
+    titles = {**dict(rows), **(titles or {})}
+    lines = ["| Method | seeds | best/ | final/ |", "|---|---|---|---|"]
+    for row, _ in rows:
+        entry = results.get(row)
+        if not entry or not entry.get("scores_final"):
+            continue
+        best, final = (next(iter(entry[key].values())) for key in ("scores", "scores_final"))
+        cells = []
+        for values in (best, final):
+            mean, std = mean_and_std(values)
+            cells.append(f"{mean:.1f}" + (f" ± {std:.1f}" if std is not None else ""))
+        lines.append(f"| {titles.get(row, row)} | {len(final)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
 
 
 def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None, rows: tuple[tuple[str, str], ...] = ROWS) -> str:
