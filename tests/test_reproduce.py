@@ -297,6 +297,9 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     assert copy["pass_at_k_wide_seeds"] == [{"1": 0.3, "2": 0.45}]
     assert copy["scores"] == {"paths:test": [30.0]} and copy["scores_final"] == {"paths:test": [25.0]}
     assert "| GRPO | 1 | 30.0 | 25.0 |" in reproduce.best_and_final_markdown({"grpo": copy})
+    headed_by_final = reproduce.collect([published], headline="final")["grpo"]
+    assert headed_by_final["scores"] == {"paths:test": [25.0]} and headed_by_final["scores_best"] == {"paths:test": [30.0]}
+    assert reproduce.SCALES["collapse"].headline == "final" and reproduce.SCALES["paths"].headline == "best"
 
 
 def test_an_invocation_adds_whole_seeds_after_the_published_ones(tmp_path):

@@ -267,10 +267,10 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
     return report
 
 
-def study_results(runs: list[Run]) -> dict:
+def study_results(runs: list[Run], headline: str = "best") -> dict:
     """``reproduce.collect``'s per-row results, with the mean share of the policy gradient from
     positive rollouts (where it was logged) among each seed's diagnostics."""
-    return collect(runs, extra_summaries=(GRADIENT_SHARE,))
+    return collect(runs, extra_summaries=(GRADIENT_SHARE,), headline=headline)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -301,11 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs") if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo))
-    print(f"report: {write_report(study, scale, study_results(runs), runs, out, wall_s, linked)}")
+    print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
     if args.publish:
         published, total_s = publish_all(runs, args.publish, scale, rows, time.time() - started, len(todo),
                                          extra_summaries=(GRADIENT_SHARE,), config_files=study.config_files())
-        print(f"published page: {write_report(study, scale, study_results(published), published, args.publish, total_s, linked)}")
+        print(f"published page: {write_report(study, scale, study_results(published, scale.headline), published, args.publish, total_s, linked)}")
     if failures:
         raise SystemExit("failed runs:\n" + "\n".join(f"  {run.name}: {error}" for run, error in failures))
 
