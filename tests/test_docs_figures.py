@@ -518,3 +518,37 @@ def test_the_checks_fail_on_an_edited_figure():
                latest["asymrl"]["accuracy_after"], latest["trl"]["accuracy_after"], latest["steps"])
     with pytest.raises(AssertionError, match="no longer reads"):
         numbers(text, "a sentence that is not there {}")
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/collapse_regime.md: the regime and its power, from the sweep's published runs
+# --------------------------------------------------------------------------------------------------
+
+
+def regime_runs(setting: str) -> list[dict]:
+    return [load(str(p.relative_to(ROOT))) for p in sorted((ROOT / "docs" / "collapse_regime" / "runs" / setting).glob("seed*/regime.json"))]
+
+
+def test_the_regime_page_matches_its_runs():
+    whole, runs = page("docs/collapse_regime.md"), regime_runs("lr3e-4")
+    text = whole[whole.index("## The regime"):]  # the criteria table and the power table
+    assert [run["seed"] for run in runs] == [0, 1, 2, 3]
+    for run in runs:  # each seed's entropy first -> last, and its drop
+        expect(text, f"{run['entropy_first']:.3f} -> {{}}", run["entropy_last"])
+    drops = ", ".join(f"-{100 * run['entropy_drop']:.0f}%" for run in runs)
+    assert drops in text, drops
+    expect(text, "peaks {} / {} / {} / {}%", *(100 * run["val_peak"] for run in runs))
+    expect(text, "ends {} / {} / {} / {}%", *(100 * run["val_final"] for run in runs))
+    expect(text, "best/ {} / {} / {} / {}%, final/ {} / {} / {} / {}%",
+           *(100 * run["pass_at_k_best"]["64"] for run in runs), *(100 * run["pass_at_k_final"]["64"] for run in runs))
+    # the power table: seed sd of test pass@1 of best/ and final/, the SE of a difference at 4 seeds
+    for label, key in (("best/ (best greedy validation step)", "pass_at_k_best"), ("final/ (the last step)", "pass_at_k_final")):
+        values = [100 * run[key]["1"] for run in runs]
+        sd = statistics.stdev(values)
+        expect(text, f"| test pass@1 of {label} | {{}} | {{}} | {{}} | {{}} |", statistics.fmean(values), sd, sd * math.sqrt(2 / 4),
+               2 * sd * math.sqrt(2 / 4))
+
+
+def test_the_regime_page_table_is_the_sweeps():
+    table = page("docs/collapse_regime/sweep_table.md")
+    assert table[: table.index("\n### Seed spread")].strip() in page("docs/collapse_regime.md")
