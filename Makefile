@@ -50,7 +50,7 @@ toy-report: install
 # finished runs and resumes interrupted ones. SCALE=paper (Qwen3-4B, GPUs; prints the estimated
 # GPU-hours first), small (embedded small policy, one GPU), tiny (embedded tiny policy, 2 CPU cores),
 # paths (the exploration testbed, 150 steps), collapse (the testbed in its entropy-collapse regime:
-# each invocation adds 2 seeds to every row, ~2 hours on 2 cores, and publishes every finished run
+# each invocation adds a seed to every row, ~1.7 hours on 2 cores, and publishes each run as it finishes
 # under docs/table1_collapse/, whose page is rebuilt from all published seeds).
 SCALE ?= paper
 PUBLISH_collapse := --publish docs/table1_collapse
@@ -64,7 +64,7 @@ entropy-controls: install
 
 # Every advantage estimator side by side (asymrl.side_by_side): GRPO, AsymGRPO and the published
 # estimators with their papers' defaults, in the collapse regime with Table 1's budget; each invocation
-# adds 2 seeds and publishes under docs/estimators/ (Table 1 runs of the same config are reused).
+# adds a seed and publishes under docs/estimators/ (Table 1 runs of the same config are reused).
 estimators: install
 	$(BIN)/python -m asymrl.side_by_side --study estimators --scale collapse --reuse runs/table1-collapse --publish docs/estimators $(ARGS)
 

@@ -46,7 +46,7 @@ def test_the_collapse_scale_gives_every_row_the_same_settings_but_its_own(tmp_pa
     rows = [row for row, _ in ROWS]
     runs = reproduce.plan(scale, tmp_path, rows, scale.seeds)
     assert len(runs) == 15 * len(scale.seeds) >= 60 and [run.name for run in runs[:2]] == ["base/seed0", "reinforce/seed0"]
-    assert all(run.wide for run in runs) and scale.pass_at_k_wide == (64, 200) and scale.seeds_per_invocation == 2
+    assert all(run.wide for run in runs) and scale.pass_at_k_wide == (64, 200) and scale.seeds_per_invocation == 1
     # the last step's policy is evaluated too (eval_final/), for every trained row
     assert all(run.final == (run.row != "base") and run.config.train.save_final == (run.row != "base") for run in runs)
 
@@ -312,3 +312,36 @@ def test_an_invocation_adds_whole_seeds_after_the_published_ones(tmp_path):
     assert reproduce.next_seeds(published, ["grpo", "asymgrpo"], 2) == (2, 3)   # finish seed 2, then a new one
     assert reproduce.next_seeds(published, ["grpo"], 2) == (3, 4)
     assert reproduce.next_seeds(tmp_path / "none", ["grpo"], 3) == (0, 1, 2)
+
+
+def test_a_sitting_cut_short_keeps_every_run_it_finished(tmp_path, monkeypatch):
+    """Each run is published as soon as it has finished, not at the end of the invocation: a sitting
+    stopped part-way (Ctrl-C, a machine taken back) leaves its finished runs under DIR/runs, and
+    --page-only rebuilds the page from them without training anything."""
+    scale = dataclasses.replace(reproduce.SCALES["paths"], steps=100, wide_every_seed=True, evaluate_final=True)
+    monkeypatch.setitem(reproduce.SCALES, "paths", scale)
+    record_figures(monkeypatch)
+    started = []
+
+    def execute(run, scale, gpu):
+        started.append(run.name)
+        if run.row == "grpo":
+            fake_finished_run(run.directory)
+            return "trained (fake)"
+        raise KeyboardInterrupt  # the sitting is stopped during the second run
+
+    monkeypatch.setattr(reproduce, "execute", execute)
+    published = tmp_path / "docs"
+    args = ["--scale", "paths", "--rows", "grpo,asymgrpo", "--seeds", "0", "--parallel", "1", "--out", str(tmp_path / "runs"),
+            "--publish", str(published)]
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(args)
+    assert started == ["grpo/seed0", "asymgrpo/seed0"]
+    assert (published / "runs" / "grpo" / "seed0" / "eval" / "summary.json").is_file()
+    assert not (published / "runs" / "asymgrpo").exists() and not (published / "results.json").exists()
+    reproduce.main(["--scale", "paths", "--rows", "grpo,asymgrpo", "--publish", str(published), "--page-only"])
+    assert started == ["grpo/seed0", "asymgrpo/seed0"]              # nothing trained
+    results = json.loads((published / "results.json").read_text())
+    assert set(results["rows"]) == {"grpo"} and results["rows"]["grpo"]["scores"] == {"paths:test": [30.0]}
+    with pytest.raises(SystemExit):
+        reproduce.main(["--scale", "paths", "--page-only"])          # no DIR named

@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +176,10 @@ SCALES: dict[str, Scale] = {
     ),
     "collapse": Scale(
         name="collapse", overrides=_COLLAPSE, steps=800, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
-        pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, seeds_per_invocation=2, evaluate_final=True,
+        pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, evaluate_final=True,
+        # One seed a sitting: 14 trained runs of ~14 minutes each (training and 3 evaluations, one
+        # thread), 2 at a time, ~1.7 hours on 2 cores; two seeds (~3.4 h) would not fit 2 hours.
+        seeds_per_invocation=1,
         # The last step's policy heads the table: on 4 GRPO seeds of the sweep its test pass@1 varied
         # less across seeds than best/'s (docs/collapse_regime.md); best/ stays beside it.
         headline="final",
@@ -366,8 +370,11 @@ def evaluate_command(run: Run, scale: Scale, selection: list[str], folder: str, 
     return command + (["--local-dir", run.config.data.local_dir] if run.config.data.local_dir else [])
 
 
-def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc: str = "table 1 runs") -> list[tuple[Run, str]]:
-    """Execute runs, ``parallel`` at a time (each pinned to one of ``gpus`` when given)."""
+def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc: str = "table 1 runs",
+            on_done: Callable[[Run], None] | None = None) -> list[tuple[Run, str]]:
+    """Execute runs, ``parallel`` at a time (each pinned to one of ``gpus`` when given), calling
+    ``on_done`` on each as soon as it has finished (publishing it, so that a sitting cut short keeps
+    every run it finished)."""
     failures = []
     with ThreadPoolExecutor(max_workers=parallel) as pool, tqdm(total=len(runs), desc=desc, dynamic_ncols=True) as bar:
         pending = {}
@@ -386,6 +393,8 @@ def run_all(runs: list[Run], scale: Scale, parallel: int, gpus: list[str], desc:
             try:
                 outcome = future.result()
                 bar.write(f"{run.name}: {outcome} ({time.time() - started:.0f} s)")
+                if on_done is not None:
+                    on_done(run)
             except Exception as error:  # one failed run must not stop the others
                 failures.append((run, str(error)))
                 bar.write(f"{run.name}: FAILED: {error}")
@@ -514,9 +523,10 @@ def rows_and_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace, kn
 
 def publish_all(runs: list[Run], published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
                 extra_summaries: tuple = (), config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
-    """Publish every finished run of ``runs`` under ``published/runs`` (``publish_run``), record this
-    invocation there; returns every published run (all seeds found, as ``Run``s reading the published
-    folders) and the wall time of every invocation that published."""
+    """Publish every finished run of ``runs`` under ``published/runs`` (``publish_run``; again for those
+    published as they finished, which costs little), record this invocation there; returns every
+    published run (all seeds found, as ``Run``s reading the published folders) and the wall time of
+    every invocation that published."""
     for run in runs:
         if run.done:
             publish_run(run, published / "runs", run.config.log.covariance_steps, extra_summaries=extra_summaries)
@@ -660,6 +670,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="copy each finished run's results (not its checkpoints) under DIR/runs and build the page in DIR from "
                              "every run published there (e.g. docs/table1_collapse); without --seeds, add the scale's "
                              "seeds_per_invocation next seeds")
+    parser.add_argument("--page-only", action="store_true",
+                        help="with --publish: rebuild the page in DIR from the runs published there and train nothing "
+                             "(after a sitting cut short: every run it finished was published as it finished)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (and the paper-scale estimate) and stop")
     parser.add_argument("--yes", action="store_true", help="start without the scale's pause after the plan (paper: 10 seconds)")
     args = parser.parse_args(argv)
@@ -679,6 +692,15 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(error))
     scale = Scale(**{**scale.__dict__, **changes})
     rows, seeds = rows_and_seeds(parser, args, [row for row, _ in ROWS], scale, scale.seeds)
+    if args.page_only:
+        if not args.publish:
+            parser.error("--page-only rebuilds the page of a --publish DIR; name the DIR")
+        published, total_s = publish_all([], args.publish, scale, rows, 0.0, 0)
+        if not published:
+            parser.error(f"--page-only: no run is published under {args.publish / 'runs'}")
+        print(f"wrote {write_outputs(collect(published, headline=scale.headline), scale, args.publish, published, total_s)} from every published run "
+              f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
+        return
     out = args.out or REPO / "runs" / f"table1-{scale.name}"
     gpus = [g for g in args.gpus.split(",") if g]
     parallel = args.parallel or (len(gpus) if gpus and scale.one_run_per_gpu else scale.parallel)
@@ -710,7 +732,11 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(scale.confirm_seconds)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    failures = run_all(todo, scale, parallel, gpus) if todo else []
+    on_done = (lambda run: publish_run(run, args.publish / "runs", run.config.log.covariance_steps)) if args.publish else None
+    for run in runs:  # those an earlier sitting finished but did not publish
+        if on_done is not None and run.done:
+            on_done(run)
+    failures = run_all(todo, scale, parallel, gpus, on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo) - len(failures))
     report = write_outputs(collect(runs, headline=scale.headline), scale, out, runs, wall_s)
     print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")

@@ -38,7 +38,7 @@ from pathlib import Path
 from asymrl.config import build_config, load_yaml
 from asymrl.metrics import Summary
 from asymrl.provenance import provenance
-from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, publish_all,
+from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, publish_all, publish_run,
                               record_invocation, rows_and_seeds, run_all)
 from asymrl.table1 import difference_and_noise, mean_and_std
 
@@ -299,7 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{study.title} at scale {scale.name}: {len(rows)} rows x {len(seeds)} seeds = {len(runs)} runs, {len(linked)} reused, "
           f"{len(todo)} still to do, {parallel} at a time -> {out}", flush=True)
     started = time.time()
-    failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs") if todo else []
+    on_done = (lambda run: publish_run(run, args.publish / "runs", run.config.log.covariance_steps, extra_summaries=(GRADIENT_SHARE,))
+               if args.publish else None)
+    failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs", on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
     if args.publish:
