@@ -345,3 +345,19 @@ def test_a_sitting_cut_short_keeps_every_run_it_finished(tmp_path, monkeypatch):
     assert set(results["rows"]) == {"grpo"} and results["rows"]["grpo"]["scores"] == {"paths:test": [30.0]}
     with pytest.raises(SystemExit):
         reproduce.main(["--scale", "paths", "--page-only"])          # no DIR named
+
+
+def test_the_collapse_config_is_the_collapse_tables_asymgrpo_row():
+    """configs/collapse_asymgrpo.yaml runs by hand what SCALE=collapse runs as its AsymGRPO row: every
+    setting the same but where it writes, its wall-time stop and its progress bar (data.max_prompt_tokens:
+    the paths task's own, which no testbed prompt reaches)."""
+    from asymrl.config import _flatten, all_keys, mapping_keys
+
+    def flat(config) -> dict:
+        return _flatten(config.to_dict(), all_keys(), mapping_keys())
+
+    mine = flat(build_config(load_yaml(reproduce.REPO / "configs" / "collapse_asymgrpo.yaml")))
+    row = flat(build_config(reproduce.row_values("asymgrpo", reproduce.SCALES["collapse"], 0, Path("unused"))))
+    differing = {key for key in mine.keys() | row.keys() if mine.get(key) != row.get(key)}
+    assert differing == {"train.output_dir", "train.max_wall_s", "log.progress_bar", "data.max_prompt_tokens"}
+    assert mine["algorithm.estimator"] == "asymgrpo" and mine["train.lr"] == 3e-4 and mine["train.total_steps"] == 800
