@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,20 @@ def test_the_collapse_config_is_the_collapse_tables_asymgrpo_row():
     differing = {key for key in mine.keys() | row.keys() if mine.get(key) != row.get(key)}
     assert differing == {"train.output_dir", "train.max_wall_s", "log.progress_bar", "data.max_prompt_tokens"}
     assert mine["algorithm.estimator"] == "asymgrpo" and mine["train.lr"] == 3e-4 and mine["train.total_steps"] == 800
+
+
+def test_the_base_row_has_its_score_when_the_last_step_heads_the_table(tmp_path):
+    """SCALE=collapse heads its table with final/; the base row is never trained and has one
+    evaluation, of the policy itself, which heads its row (it was missing: a '—' in the table)."""
+    scale = dataclasses.replace(reproduce.SCALES["collapse"], steps=100)
+    base, grpo = reproduce.plan(scale, tmp_path, ["base", "grpo"], (0,))
+    assert not base.final and grpo.final
+    fake_finished_run(grpo.directory)
+    fake_finished_run(base.directory)
+    shutil.rmtree(base.directory / "eval_final")
+    results = reproduce.collect([base, grpo], headline="final")
+    assert results["base"]["scores"] == {"paths:test": [30.0]} and "scores_final" not in results["base"]
+    assert results["grpo"]["scores"] == {"paths:test": [25.0]}
+    assert "| Base policy (toy:paths) | 30.00 |" in reproduce.to_markdown(reproduce.assemble(
+        {row: {b: reproduce.mean_and_std(v) for b, v in entry["scores"].items()} for row, entry in results.items()},
+        benchmarks=scale.benchmarks), reproduce.row_titles(scale))

@@ -432,9 +432,12 @@ def collect(runs: list[Run], extra_summaries: tuple = (), headline: str = "best"
             entry.setdefault("pass_at_k", []).append(evaluation["pass_at_k"])
         final_path = run.directory / "eval_final" / "summary.json"
         evaluations = {"best": evaluation, "final": json.loads(final_path.read_text()) if final_path.is_file() else None}
+        # An untrained row (the base policy) has one evaluation, of the policy itself: it heads its row
+        # whichever checkpoint heads the others'.
+        row_headline = headline if run.final else "best"
         for checkpoint, summary in evaluations.items():
             for benchmark, score in (_scores(summary) if summary else {}).items():
-                if checkpoint == headline:
+                if checkpoint == row_headline:
                     entry["scores"].setdefault(benchmark, []).append(score)
                 if evaluations["final"] is not None:  # both evaluated: each kept under its name
                     entry.setdefault(f"scores_{checkpoint}", {}).setdefault(benchmark, []).append(score)
