@@ -21,10 +21,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
 
-# The main job: AsymGRPO on the embedded toy task with the tiny base policy, CPU, ~10 minutes.
+# The main job: AsymGRPO on the exploration testbed (base policy toy:paths) in its entropy-collapse
+# regime, the settings of SCALE=collapse's AsymGRPO row; CPU, ~5 minutes on 2 cores.
 # Re-running continues an interrupted run (train.resume=auto); pass ARGS="key=value ..." to override.
 train: install
-	$(BIN)/python train.py --config configs/toy_asymgrpo.yaml $(ARGS)
+	$(BIN)/python train.py --config configs/collapse_asymgrpo.yaml $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile

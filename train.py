@@ -31,10 +31,12 @@ def main(argv: list[str] | None = None) -> dict:
     summary = trainer.train()
     if trainer.accelerator.is_main_process:
         start = "not measured (eval.at_start=false)" if not config.eval.at_start else "n/a"
+        sampled = (f"validation accuracy, sampled: {percent(summary['initial_val_sampled_accuracy'], start)} -> "
+                   f"{percent(summary['final_val_sampled_accuracy'])}\n" if config.eval.sampled_n else "")  # eval.sampled_n=0: none taken
         print(
             f"\nvalidation accuracy, greedy:  {percent(summary['initial_val_accuracy'], start)} -> {percent(summary['final_val_accuracy'])}"
             f"  (best {percent(summary['best_val_accuracy'])} at step {summary['best_step']})\n"
-            f"validation accuracy, sampled: {percent(summary['initial_val_sampled_accuracy'], start)} -> {percent(summary['final_val_sampled_accuracy'])}\n"
+            f"{sampled}"
             f"{summary['steps']} steps in {summary['wall_s']:.0f} s. Run directory: {summary['run_dir']}\n"
             f"  metrics.jsonl, summary.json, best/ (a transformers model), checkpoints/\n"
             f"  tensorboard --logdir {summary['run_dir']}/tensorboard"

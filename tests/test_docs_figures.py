@@ -112,22 +112,32 @@ def test_make_train_figures_match_the_file_the_readme_names():
     assert cited, "the make train figures name no result file"
     run = load(cited.group(1))
     summary = run["summary"]
-    steps, minutes = numbers(text, "{} AsymGRPO steps in {} minutes")
+    assert "configs/collapse_asymgrpo.yaml" in run["provenance"]["command"] and "configs/collapse_asymgrpo.yaml" in page("Makefile")
+    steps, minutes = numbers(text, "{} AsymGRPO steps in {}\nminutes")
     assert int(steps) == summary["steps"] and agrees(minutes, summary["wall_s"] / 60)
     prompts, rollouts, seconds = numbers(text, "({} prompts x {} rollouts a step, {} s a step)")
     assert agrees(seconds, run["mean_step_seconds"])
     expect(text, "**{}% -> {}% greedy** (best {}% at step {})", 100 * summary["initial_val_accuracy"],
            100 * summary["final_val_accuracy"], 100 * summary["best_val_accuracy"], summary["best_step"])
-    expect(text, "**{}% -> {}% sampled**", 100 * summary["initial_val_sampled_accuracy"], 100 * summary["final_val_sampled_accuracy"])
+    expect(text, "token entropy **{} -> {}**", run["entropy_first_10_steps"], run["entropy_last_10_steps"])
+    # "the same run ... is the AsymGRPO row of seed 0 in docs/table1_collapse/": its published summary and statistics
+    published = ROOT / "docs" / "table1_collapse" / "runs" / "asymgrpo" / "seed0"
+    table_run = json.loads((published / "summary.json").read_text())
+    keys = ("steps", "initial_val_accuracy", "final_val_accuracy", "best_val_accuracy", "best_step")
+    assert {k: table_run[k] for k in keys} == {k: summary[k] for k in keys}
+    statistics_ = json.loads((published / "statistics.json").read_text())
+    assert agrees(f"{run['entropy_first_10_steps']:.4f}", statistics_["entropy_first"])
+    assert agrees(f"{run['entropy_last_10_steps']:.4f}", statistics_["entropy_final"])
 
 
-def test_make_train_decision_quotes_its_run():
-    text = paragraph(README, "`make train` stays on the arithmetic task")
-    cited = re.search(r"`(benchmarks/results/make_train[^`]*\.json)`", text)
-    assert cited
-    summary = load(cited.group(1))["summary"]
-    expect(text, "{} -> {}% greedy and {} -> {}% sampled", 100 * summary["initial_val_accuracy"], 100 * summary["final_val_accuracy"],
-           100 * summary["initial_val_sampled_accuracy"], 100 * summary["final_val_sampled_accuracy"])
+def test_make_train_decision_quotes_its_runs():
+    text = paragraph(README, "`make train` moved to this regime")
+    arithmetic, regime = (load(path)["summary"] | load(path) for path in re.findall(r"`(benchmarks/results/make_train[^`]*\.json)`", text))
+    expect(text, "after {} of its {} steps with {} -> {}% greedy", arithmetic["steps"], arithmetic["total_steps"],
+           100 * arithmetic["initial_val_accuracy"], 100 * arithmetic["final_val_accuracy"])
+    expect(text, "finished its {} steps in {}\nminutes with {} -> {}% greedy and its token entropy down by {}%", regime["steps"],
+           regime["wall_s"] / 60, 100 * regime["initial_val_accuracy"], 100 * regime["final_val_accuracy"],
+           100 * (1 - regime["entropy_last_10_steps"] / regime["entropy_first_10_steps"]))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from asymrl.checkpoint import complete_checkpoints
 from asymrl.config import build_config
 from asymrl.metrics import read_metrics
 from asymrl.trainer import Trainer
+from helpers import ROOT, SMALL_RUN
 
 LR = 1e-3
 
@@ -137,3 +138,21 @@ def test_gradient_checkpointing_changes_memory_not_the_update(tmp_path):
         assert checkpointed[key] == pytest.approx(plain[key], rel=1e-5, abs=1e-8), key
     for name, tensor in plain_weights.items():
         torch.testing.assert_close(checkpointed_weights[name], tensor, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("sampled_n, at_start", [(0, True), (2, False)])
+def test_the_closing_lines_say_what_was_measured(tmp_path, capsys, sampled_n, at_start):
+    """train.py's last lines: no sampled-accuracy line when eval.sampled_n=0 (none was taken, not
+    'n/a -> n/a'), and a start that was not measured says so."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    summary = script.main([*SMALL_RUN, "train.total_steps=1", "eval.max_problems=8", "eval.every_steps=0", "log.trackers=[]",
+                           f"eval.sampled_n={sampled_n}", f"eval.at_start={str(at_start).lower()}", f"train.output_dir={tmp_path}"])
+    printed = capsys.readouterr().out
+    greedy = next(line for line in printed.splitlines() if line.startswith("validation accuracy, greedy:"))
+    assert ("not measured (eval.at_start=false) ->" in greedy) == (not at_start)
+    assert ("validation accuracy, sampled:" in printed) == (sampled_n > 0)
+    assert f"{summary['steps']} steps in" in printed and summary["steps"] == 1

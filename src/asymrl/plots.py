@@ -4,7 +4,7 @@ plot: entropy, solved fractions, log-prob increment of correct rollouts, covaria
 
     python -m asymrl.plots advantage-curves --group-size 8 --out docs/advantage_curves.png
     python -m asymrl.plots advantage-curves --estimators zoo --group-size 8 --out docs/advantage_curves_zoo.png
-    python -m asymrl.plots run-curves runs/toy_asymgrpo [runs/other ...] --out docs/toy_training.png
+    python -m asymrl.plots run-curves runs/collapse_asymgrpo [runs/other ...] --out docs/make_train_curves.png
 
 Each ``plot_*`` function writes a PNG of the figure that its ``*_figure(s)`` function builds and
 returns open (for reading its data back) without writing anything.

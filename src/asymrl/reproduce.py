@@ -591,12 +591,18 @@ def write_outputs(results: dict, scale: Scale, out: Path, runs: list[Run], wall_
         lines += ["## The best-validation checkpoint and the last step's, side by side (test accuracy, mean over seeds ± "
                   "their standard deviation)", "", best_and_final_markdown(results, titles), ""]
     if curves:
-        lines += [f"## pass@k on {scale.benchmarks[0]} (mean over seeds ± their standard deviation)", "",
-                  pass_at_k_markdown(curves, titles), ""]
+        lines += [f"## pass@k on {scale.benchmarks[0]}, the best-validation checkpoint, {scale.pass_at_k_n} samples a problem "
+                  "(mean over seeds ± their standard deviation)", "", pass_at_k_markdown(curves, titles), ""]
     if wide:
         n, problems = scale.pass_at_k_wide
-        lines += [f"## pass@k to k = {n}: seed {seeds[0]} of each row, {n} samples on the first {problems} problems", "",
-                  pass_at_k_markdown({row: [curve] for row, curve in wide.items()}, titles), ""]
+        if scale.wide_every_seed:
+            lines += [f"## pass@k to k = {n}, the best-validation checkpoint of every seed, {n} samples on the first {problems} problems "
+                      "(mean over seeds ± their standard deviation)", "",
+                      pass_at_k_markdown({row: entry["pass_at_k_wide_seeds"] for row, entry in results.items()
+                                          if entry.get("pass_at_k_wide_seeds")}, titles), ""]
+        else:
+            lines += [f"## pass@k to k = {n}: seed {seeds[0]} of each row, {n} samples on the first {problems} problems", "",
+                      pass_at_k_markdown({row: [curve] for row, curve in wide.items()}, titles), ""]
     lines += ["## The paper's qualitative findings at this scale", ""]
     lines += [f"- **{f['verdict']}**: {f['claim']} — {f['evidence']}" for f in findings]
     lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
