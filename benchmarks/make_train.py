@@ -1,9 +1,10 @@
-"""`make train` as a new user runs it, measured: the main job (configs/toy_asymgrpo.yaml) from a fresh
-run folder, its summary, validation curve, token entropy over its first and last 10 steps and mean
-step time, with provenance; ``--config`` measures a candidate for the main job the same way.
+"""`make train` as a new user runs it, measured: the main job (configs/collapse_asymgrpo.yaml) from a
+fresh run folder, its summary, validation curve, token entropy over its first and last 10 steps and
+mean step time, with provenance; ``--config`` measures another job the same way (the arithmetic one
+that was the main job before).
 
-    python benchmarks/make_train.py --name make_train_cpu_2026-12-06
-    python benchmarks/make_train.py --config configs/collapse_asymgrpo.yaml --name make_train_collapse_cpu_2026-12-06
+    python benchmarks/make_train.py --name make_train_collapse_cpu_2026-12-06
+    python benchmarks/make_train.py --config configs/toy_asymgrpo.yaml --name make_train_cpu_2026-12-06
 
 Writes ``benchmarks/results/<name>.json`` (the run's own folder is a temporary one). Run it on a quiet
 machine: the job stops after train.max_wall_s, so its step count is the machine's speed.
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="result file name, without .json")
-    parser.add_argument("--config", default="configs/toy_asymgrpo.yaml", help="the job's config (default: make train's)")
+    parser.add_argument("--config", default="configs/collapse_asymgrpo.yaml", help="the job's config (default: make train's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "run"
