@@ -268,8 +268,9 @@ def fake_finished_run(directory: Path, steps: int = 100) -> None:
     records = [{"step": 0, "val/accuracy": 0.4}]
     for step in range(1, steps + 1):
         records.append({"step": step, "entropy/all": 0.3 - 0.002 * step, "groups/none_solved_frac": 0.2, "groups/all_solved_frac": 0.01 * step / 10,
-                        "reward/accuracy": 0.3 + 0.003 * step, "logp_increment/correct": 0.01, "cov/p=0.500": 0.1, "time/step": 0.4,
-                        "actor/pg_loss": 0.5, **({"val/accuracy": 0.4 + step / 1000} if step % 50 == 0 else {})})
+                        "reward/accuracy": 0.3 + 0.003 * step, "cov/p=0.500": 0.1, "time/step": 0.4,
+                        "actor/pg_loss": 0.5, **({"val/accuracy": 0.4 + step / 1000} if step % 50 == 0 else {}),
+                        **({"logp_increment/correct": 0.01} if step % 10 == 1 else {})})  # every 10 steps, as the trainer logs it
     (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (directory / "summary.json").write_text(json.dumps({"steps": steps, "total_steps": steps, "wall_s": 12.5, "best_val_accuracy": 0.5,
                                                         "best_step": 100, "run_dir": str(directory)}))
@@ -288,8 +289,10 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     assert target == tmp_path / "published" / "grpo" / "seed3"
     assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "statistics.json"] + ["summary.json"] * 4
     thinned = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
-    # every step up to the covariance window, then every 5th, and every validation; no time/* or loss
-    assert [r["step"] for r in thinned] == list(range(0, 41)) + list(range(45, 101, 5))
+    # every step up to the covariance window, then every 5th, and every step with a validation or a
+    # log-prob increment (steps 41, 51, ...: none a multiple of 5); no time/* or loss
+    assert [r["step"] for r in thinned] == sorted([*range(0, 41), *range(45, 101, 5), *range(41, 101, 10)])
+    assert [r["step"] for r in thinned if "logp_increment/correct" in r] == list(range(1, 101, 10))
     assert all(not k.startswith(("time/", "actor/pg_loss")) for r in thinned for k in r)
     assert "run_dir" not in json.loads((target / "summary.json").read_text())
     (published,) = reproduce.plan(scale, tmp_path / "published", ["grpo"], (3,))

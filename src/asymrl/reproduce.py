@@ -462,6 +462,9 @@ def collect(runs: list[Run], extra_summaries: tuple = (), headline: str = "best"
 # What a published run's metrics.jsonl keeps (metric-name prefixes): what the page's figures read.
 PUBLISHED_METRICS = ("entropy/", "groups/", "logp_increment/", "val/", "reward/accuracy", "diversity/", "actor/sign/grad_share_pos",
                      "actor/clip_frac", "alpha/", "response/length_mean", "cov/p=")
+# Logged every few steps only (validation, the log-prob increment, the sign-split gradient norms): a
+# record holding one is always kept, whichever step it falls on.
+SPARSE_METRICS = ("val/", "logp_increment/", "actor/sign/grad_")
 
 
 def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5, extra_summaries: tuple = ()) -> Path:
@@ -469,7 +472,8 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     folder ``collect`` reads like the run's own: summary.json, each evaluation's summary.json,
     statistics.json (the run statistics at full resolution) and metrics.jsonl thinned to
     ``PUBLISHED_METRICS`` at every ``every``-th step, every step up to ``covariance_steps`` (the
-    covariance figure's window) and every validation; values to 6 significant digits. Small enough
+    covariance figure's window) and every step that logged one of ``SPARSE_METRICS``; values to 6
+    significant digits. Small enough
     to commit for every run, so that a page grows across sittings and none is lost."""
     from asymrl.metrics import read_metrics
 
@@ -487,7 +491,7 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     with (target / "metrics.jsonl").open("w") as handle:
         for record in records:
             step = record["step"]
-            if step % every and step > covariance_steps and "val/accuracy" not in record:
+            if step % every and step > covariance_steps and not any(k.startswith(SPARSE_METRICS) for k in record):
                 continue
             kept = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in record.items() if k.startswith(PUBLISHED_METRICS)}
             handle.write(json.dumps({"step": step, **kept}) + "\n")
