@@ -562,3 +562,95 @@ def test_the_regime_page_matches_its_runs():
 def test_the_regime_page_table_is_the_sweeps():
     table = page("docs/collapse_regime/sweep_table.md")
     assert table[: table.index("\n### Seed spread")].strip() in page("docs/collapse_regime.md")
+
+
+# --------------------------------------------------------------------------------------------------
+# Table 1 in the entropy-collapse regime: the page and the README's summary, against the runs
+# --------------------------------------------------------------------------------------------------
+
+COLLAPSE = "docs/table1_collapse/results.json"
+
+
+def test_table1_collapse_page_matches_its_results():
+    text, results = page("docs/table1_collapse.md"), load(COLLAPSE)
+    rows = results["rows"]
+    trained = [row for row in rows if row != "base"]
+    seeds = {len(entry["seeds"]) for entry in rows.values()}
+    assert seeds == {int(numbers(text, "(a real run, {} seeds so far)")[0])}
+    _check_score_table(text, "| Method | paths:test |", results)
+    _check_findings(text, results)
+    means = {row: statistics.mean(scores(results, row)) for row in rows}
+    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
+    first, final = {r: mean(r, "entropy_first") for r in trained}, {r: mean(r, "entropy_final") for r in trained}
+    expect(text, "is {}-{} in every row and {}-{} over the last 10 (GRPO {} -> {}, {}%)", min(first.values()), max(first.values()),
+           min(final.values()), max(final.values()), first["grpo"], final["grpo"], -100 * (1 - final["grpo"] / first["grpo"]))
+    expect(text, "from the base policy's {} ± {}% to {}-{}%", *mean_std(scores(results, "base")), min(means[r] for r in trained),
+           max(means[r] for r in trained))
+    wide = {row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]) for row in rows}
+    assert all(wide[r] < wide["base"] for r in trained)  # "every trained row solves fewer problems at large k"
+    expect(text, "is {}% for\n  the base policy and {}-{}% for the trained rows", wide["base"], min(wide[r] for r in trained),
+           max(wide[r] for r in trained))
+
+    def versus_grpo(row: str) -> tuple[float, float]:
+        return means[row] - means["grpo"], standard_error(scores(results, row), scores(results, "grpo"))
+
+    asym, sym, clip = versus_grpo("asymgrpo"), versus_grpo("asymgrpo_symmetric"), versus_grpo("asymgrpo_clip_higher")
+    assert abs(asym[0]) <= 2 * asym[1] and sym[0] > 2 * sym[1] and clip[0] > 2 * clip[1]
+    expect(text, "AsymGRPO {} ± {} against GRPO {} ± {}: {},\n  standard error of the difference {}", *mean_std(scores(results, "asymgrpo")),
+           *mean_std(scores(results, "grpo")), *asym)
+    expect(text, "symmetric variant ({} ± {}, {}, SE {})", *mean_std(scores(results, "asymgrpo_symmetric")), *sym)
+    expect(text, "clip-higher variant ({} ± {}, {}, SE {})", *mean_std(scores(results, "asymgrpo_clip_higher")), *clip)
+    expect(text, "more entropy at\n  the end than GRPO ({} vs {})", final["asymgrpo"], final["grpo"])
+    ranked = sorted(trained, key=wide.get, reverse=True)
+    assert ranked[:2] == ["passk", "asymgrpo"]
+    expect(text, "second-highest pass@64 of the trained rows ({}%,\n  after Pass@K training's {}%)", wide["asymgrpo"], wide["passk"])
+    passk = versus_grpo("passk")
+    assert -passk[0] > 2 * passk[1]
+    expect(text, "It is {} points below GRPO at pass@1 (SE {})", -passk[0], passk[1])
+    expect(text, "the highest pass@64 of all trained rows ({}%)", wide["passk"])
+    not_adversarial = [r for r in trained if r not in ("ent_increase", "ent_decrease")]
+    assert max(not_adversarial, key=final.get) == "passk"
+    expect(text, "not adversarial ({})", final["passk"])
+    expect(text, "nothing solved ({} vs GRPO's {})", mean("passk", "none_solved_mean"), mean("grpo", "none_solved_mean"))
+    increase, decrease = versus_grpo("ent_increase"), versus_grpo("ent_decrease")
+    expect(text, "EntIncrease {} points below GRPO (SE {}), EntDecrease {} below\n  (SE {})", -increase[0], increase[1], -decrease[0], decrease[1])
+    assert min(final, key=final.get) == "ent_decrease" and min(wide, key=wide.get) == "ent_decrease"
+    expect(text, "(final entropy {}) and has the lowest pass@64 ({}%)", final["ent_decrease"], wide["ent_decrease"])
+    assert scores(results, "grpo_clip_higher") != scores(results, "grpo")
+    expect(text, "(final entropy {} vs {}; pass@1 {} ±\n  {} vs {} ± {}, within noise)", final["grpo_clip_higher"], final["grpo"],
+           *mean_std(scores(results, "grpo_clip_higher")), *mean_std(scores(results, "grpo")))
+    # Power: the seed spread of every trained row, pooled.
+    sds = {r: statistics.stdev(scores(results, r)) for r in trained}
+    pooled = math.sqrt(statistics.mean(sd**2 for sd in sds.values()))
+    widest = max(sds, key=sds.get)
+    assert widest == "dr_grpo"
+    expect(text, "ranges over rows from {} to {} points\n(Dr.GRPO's two seeds: {}% and {}%)", min(sds.values()), max(sds.values()),
+           *scores(results, "dr_grpo"))
+    expect(text, "pooled over the {} trained rows ({} degrees of freedom) it is\n**{} points**", len(trained),
+           sum(len(scores(results, r)) - 1 for r in trained), pooled)
+    per = [pooled * math.sqrt(2 / n) for n in (2, 4, 12)]
+    expect(text, "is {} at 2 seeds a\nrow, {} at 4 and {} at 12: a difference must exceed about {}, {} and {} points", *per, *(2 * p for p in per))
+    expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
+    invocations = [json.loads(line) for line in page("docs/table1_collapse/invocations.jsonl").splitlines() if line.strip()]
+    expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min", invocations[0]["wall_s"] / 60,
+           invocations[0]["runs_done"], invocations[1]["runs_done"], invocations[1]["wall_s"] / 60)
+
+
+def test_readme_summary_of_table1_in_the_regime_matches_its_results():
+    text = paragraph(README, "**Table 1 in the regime**")
+    assert f"`{COLLAPSE}`" in text
+    results = load(COLLAPSE)
+    rows = results["rows"]
+    trained = [row for row in rows if row != "base"]
+    assert {len(entry["seeds"]) for entry in rows.values()} == {int(numbers(text, "; {} seeds so far")[0])}
+    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
+    means = {row: statistics.mean(scores(results, row)) for row in rows}
+    expect(text, "entropy collapses ({}-{} over the first 10 steps, {}-{} over the last 10)", min(mean(r, "entropy_first") for r in trained),
+           max(mean(r, "entropy_first") for r in trained), min(mean(r, "entropy_final") for r in trained), max(mean(r, "entropy_final") for r in trained))
+    expect(text, "rises from {}% to {}-{}%", means["base"], min(means[r] for r in trained), max(means[r] for r in trained))
+    expect(text, "AsymGRPO\nis above GRPO within noise ({} ± {} vs {} ± {})", *mean_std(scores(results, "asymgrpo")), *mean_std(scores(results, "grpo")))
+    expect(text, "Pass@K training gives up\n{} points of pass@1 for the highest pass@64 ({}%)", means["grpo"] - means["passk"],
+           statistics.mean(100 * c["64"] for c in rows["passk"]["pass_at_k_wide_seeds"]))
+    pooled = math.sqrt(statistics.mean(statistics.variance(scores(results, r)) for r in trained))
+    expect(text, "(pooled sd {} points)", pooled)
+    expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
