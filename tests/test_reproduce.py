@@ -293,6 +293,7 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     # log-prob increment (steps 41, 51, ...: none a multiple of 5); no time/* or loss
     assert [r["step"] for r in thinned] == sorted([*range(0, 41), *range(45, 101, 5), *range(41, 101, 10)])
     assert [r["step"] for r in thinned if "logp_increment/correct" in r] == list(range(1, 101, 10))
+    assert thinned[[r["step"] for r in thinned].index(51)] == {"step": 51, "logp_increment/correct": 0.01}  # nothing else off the grid
     assert all(not k.startswith(("time/", "actor/pg_loss")) for r in thinned for k in r)
     assert "run_dir" not in json.loads((target / "summary.json").read_text())
     (published,) = reproduce.plan(scale, tmp_path / "published", ["grpo"], (3,))

@@ -473,7 +473,7 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     folder ``collect`` reads like the run's own: summary.json, each evaluation's summary.json,
     statistics.json (the run statistics at full resolution) and metrics.jsonl thinned to
     ``PUBLISHED_METRICS`` at every ``every``-th step, every step up to ``covariance_steps`` (the
-    covariance figure's window) and every step that logged one of ``SPARSE_METRICS``; values to 6
+    covariance figure's window) and, at other steps, what ``SPARSE_METRICS`` logged there; values to 6
     significant digits. Small enough
     to commit for every run, so that a page grows across sittings and none is lost."""
     from asymrl.metrics import read_metrics
@@ -492,9 +492,11 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     with (target / "metrics.jsonl").open("w") as handle:
         for record in records:
             step = record["step"]
-            if step % every and step > covariance_steps and not any(k.startswith(SPARSE_METRICS) for k in record):
+            # a step kept for its sparse metrics only keeps those (curves stay at every ``every``-th step)
+            names = PUBLISHED_METRICS if step % every == 0 or step <= covariance_steps else SPARSE_METRICS
+            kept = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in record.items() if k.startswith(names)}
+            if not kept and step:
                 continue
-            kept = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in record.items() if k.startswith(PUBLISHED_METRICS)}
             handle.write(json.dumps({"step": step, **kept}) + "\n")
     return target
 
