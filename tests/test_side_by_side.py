@@ -72,6 +72,12 @@ def test_a_finished_table1_run_of_the_same_training_config_is_linked_not_another
     assert (out / "grpo" / "seed0").resolve() == (reuse / "grpo" / "seed0").resolve()
     assert runs["grpo/seed0"].done and not runs["grpo/seed1"].done and not (out / "asymgrpo" / "seed1").exists()
     assert side_by_side.link_reusable(list(runs.values()), reuse) == []  # already there: nothing to do
+    # a study that compares a logged series needs it in the reused run too
+    needs = tmp_path / "needs"
+    runs_needing = side_by_side.plan(SCALE, needs, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1), study.config_files())
+    assert side_by_side.link_reusable(runs_needing, reuse, ("sign_grad_norm_every",)) == []
+    assert side_by_side.STUDIES["estimators"].reuse_needs_logs == ("sign_grad_norm_every",)
+    assert side_by_side.STUDIES["entropy_controls"].reuse_needs_logs == ()
 
 
 def test_against_reference_by_hand():

@@ -58,6 +58,9 @@ class Study:
     scale: str
     seeds: tuple[int, ...]
     overrides: dict = field(default_factory=lambda: {"log.sign_grad_norm_every": 10})
+    # log.* knobs a reused run must share: those whose series the page compares against the
+    # reference rows (none: a reused run without them shows '—' there)
+    reuse_needs_logs: tuple[str, ...] = ()
 
     @property
     def titles(self) -> tuple[tuple[str, str], ...]:
@@ -104,7 +107,10 @@ STUDIES = {
         ("gpg", "GPG", "estimators/gpg.yaml"),
         ("pos_only", "Pos-Only (the paper's)", "table1/pos_only.yaml"),
         ("neg_only", "Neg-Only (the paper's)", "table1/neg_only.yaml"),
-    ), scale="collapse", seeds=(0, 1, 2, 3)),
+    ), scale="collapse", seeds=(0, 1, 2, 3),
+        # the page compares every estimator's share of the gradient norm with GRPO's: a Table 1 run
+        # (which does not log it) cannot stand in for a reference row
+        reuse_needs_logs=("sign_grad_norm_every",)),
 }
 
 # A quantity where higher or lower is not better by itself is compared all the same: what separates.
@@ -113,25 +119,26 @@ COMPARED = (("score", "test pass@1"), ("pass_at_k_top", "test pass@k, largest k"
 PERCENT_POINTS = ("test pass@1", "test pass@k, largest k", "none solved")  # shown with one decimal
 
 
-def _trained_config(config) -> dict:
-    """What decides a run's training: its config less the ``log.*`` knobs and the output folder."""
+def _trained_config(config, logs: tuple[str, ...] = ()) -> dict:
+    """What decides a run's training: its config less the output folder and the ``log.*`` knobs
+    (but those named in ``logs``)."""
     tree = config.to_dict()
-    tree.pop("log")
+    tree["log"] = {key: tree["log"][key] for key in logs}
     tree["train"].pop("output_dir")
     return tree
 
 
-def link_reusable(runs: list[Run], reuse: Path) -> list[str]:
+def link_reusable(runs: list[Run], reuse: Path, logs: tuple[str, ...] = ()) -> list[str]:
     """Link each run not present in its own folder to ``reuse/<row>/seed<seed>`` when that run is
     finished (trained, evaluated, pass@k-wide evaluated if this one must be) with the same training
-    config; returns the names linked."""
+    config and the same ``log.<logs>`` knobs; returns the names linked."""
     linked = []
     for run in runs:
         source = reuse / run.row / f"seed{run.seed}"
         if run.directory.exists() or not (source / "row.yaml").is_file():
             continue
         finished = Run(run.row, run.seed, run.config, source, run.wide)
-        if finished.done and _trained_config(build_config(load_yaml(source / "row.yaml"))) == _trained_config(run.config):
+        if finished.done and _trained_config(build_config(load_yaml(source / "row.yaml")), logs) == _trained_config(run.config, logs):
             run.directory.parent.mkdir(parents=True, exist_ok=True)
             run.directory.symlink_to(source.resolve(), target_is_directory=True)
             linked.append(run.name)
@@ -294,13 +301,16 @@ def main(argv: list[str] | None = None) -> None:
     parallel = args.parallel or scale.parallel
     runs = plan(scale, out, rows, seeds, study.config_files())
     out.mkdir(parents=True, exist_ok=True)
-    linked = link_reusable(runs, args.reuse.resolve()) if args.reuse else []
+    linked = link_reusable(runs, args.reuse.resolve(), study.reuse_needs_logs) if args.reuse else []
     todo = [run for run in runs if not run.done]
     print(f"{study.title} at scale {scale.name}: {len(rows)} rows x {len(seeds)} seeds = {len(runs)} runs, {len(linked)} reused, "
           f"{len(todo)} still to do, {parallel} at a time -> {out}", flush=True)
     started = time.time()
     on_done = (lambda run: publish_run(run, args.publish / "runs", run.config.log.covariance_steps, extra_summaries=(GRADIENT_SHARE,))
                if args.publish else None)
+    for run in runs:  # those an earlier sitting finished but did not publish
+        if on_done is not None and run.done:
+            on_done(run)
     failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs", on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
