@@ -65,9 +65,10 @@ entropy-controls: install
 
 # Every advantage estimator side by side (asymrl.side_by_side): GRPO, AsymGRPO and the published
 # estimators with their papers' defaults, in the collapse regime with Table 1's budget; each invocation
-# adds a seed and publishes under docs/estimators/ (Table 1 runs of the same config are reused).
+# adds a seed and publishes under docs/estimators/ (Table 1's runs are not reused: they do not log the
+# sign-split gradient norms the page compares).
 estimators: install
-	$(BIN)/python -m asymrl.side_by_side --study estimators --scale collapse --reuse runs/table1-collapse --publish docs/estimators $(ARGS)
+	$(BIN)/python -m asymrl.side_by_side --study estimators --scale collapse --publish docs/estimators $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache
