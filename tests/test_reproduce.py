@@ -350,6 +350,9 @@ def test_a_sitting_cut_short_keeps_every_run_it_finished(tmp_path, monkeypatch):
     assert set(results["rows"]) == {"grpo"} and results["rows"]["grpo"]["scores"] == {"paths:test": [30.0]}
     with pytest.raises(SystemExit):
         reproduce.main(["--scale", "paths", "--page-only"])          # no DIR named
+    with pytest.raises(SystemExit):
+        reproduce.main(["--scale", "paths", "--publish", str(tmp_path / "empty"), "--page-only"])  # nothing published there
+    assert not (tmp_path / "empty").exists()
 
 
 def test_the_collapse_config_is_the_collapse_tables_asymgrpo_row():

@@ -531,15 +531,24 @@ def rows_and_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace, kn
     return rows, seeds or default_seeds
 
 
-def publish_all(runs: list[Run], published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
-                extra_summaries: tuple = (), config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
-    """Publish every finished run of ``runs`` under ``published/runs`` (``publish_run``; again for those
-    published as they finished, which costs little), record this invocation there; returns every
-    published run (all seeds found, as ``Run``s reading the published folders) and the wall time of
-    every invocation that published."""
+def publisher(runs: list[Run], published: Path, extra_summaries: tuple = ()) -> Callable[[Run], None]:
+    """``run_all``'s ``on_done`` under ``--publish``: ``publish_run`` into ``published/runs`` as each run
+    finishes. The runs of ``runs`` already finished (by an earlier sitting, or reused) are published
+    at once, so that every finished run is published exactly when it is known to be finished."""
+
+    def publish(run: Run) -> None:
+        publish_run(run, published / "runs", run.config.log.covariance_steps, extra_summaries=extra_summaries)
+
     for run in runs:
         if run.done:
-            publish_run(run, published / "runs", run.config.log.covariance_steps, extra_summaries=extra_summaries)
+            publish(run)
+    return publish
+
+
+def published_runs(published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
+                   config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
+    """Record this invocation under ``published`` and return every published run (all seeds found,
+    as ``Run``s reading the published folders) and the wall time of every invocation that published."""
     total_s = record_invocation(published, wall_s, runs_done)
     _, every_seed = published_seeds(published / "runs", rows)
     return plan(scale, published / "runs", rows, tuple(sorted(every_seed)), config_files), total_s
@@ -708,14 +717,18 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(error))
     scale = Scale(**{**scale.__dict__, **changes})
     rows, seeds = rows_and_seeds(parser, args, [row for row, _ in ROWS], scale, scale.seeds)
+
+    def write_published_page(wall_s: float, runs_done: int) -> None:
+        published, total_s = published_runs(args.publish, scale, rows, wall_s, runs_done)
+        print(f"wrote {write_outputs(collect(published, headline=scale.headline), scale, args.publish, published, total_s)} from every published run "
+              f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
+
     if args.page_only:
         if not args.publish:
             parser.error("--page-only rebuilds the page of a --publish DIR; name the DIR")
-        published, total_s = publish_all([], args.publish, scale, rows, 0.0, 0)
-        if not published:
+        if not published_seeds(args.publish / "runs", rows)[1]:
             parser.error(f"--page-only: no run is published under {args.publish / 'runs'}")
-        print(f"wrote {write_outputs(collect(published, headline=scale.headline), scale, args.publish, published, total_s)} from every published run "
-              f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
+        write_published_page(0.0, 0)
         return
     out = args.out or REPO / "runs" / f"table1-{scale.name}"
     gpus = [g for g in args.gpus.split(",") if g]
@@ -748,18 +761,13 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(scale.confirm_seconds)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    on_done = (lambda run: publish_run(run, args.publish / "runs", run.config.log.covariance_steps)) if args.publish else None
-    for run in runs:  # those an earlier sitting finished but did not publish
-        if on_done is not None and run.done:
-            on_done(run)
+    on_done = publisher(runs, args.publish) if args.publish else None
     failures = run_all(todo, scale, parallel, gpus, on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo) - len(failures))
     report = write_outputs(collect(runs, headline=scale.headline), scale, out, runs, wall_s)
     print(f"wrote {report} (and table1.md / .csv / .tex, results.json, figures/)")
     if args.publish:
-        published, total_s = publish_all(runs, args.publish, scale, rows, time.time() - started, len(todo) - len(failures))
-        print(f"wrote {write_outputs(collect(published, headline=scale.headline), scale, args.publish, published, total_s)} from every published run "
-              f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
+        write_published_page(time.time() - started, len(todo) - len(failures))
     if failures:
         print(f"{len(failures)} run(s) failed; re-run the same command to retry them:", file=sys.stderr)
         for run, error in failures:

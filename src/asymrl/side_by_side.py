@@ -40,7 +40,7 @@ from pathlib import Path
 from asymrl.config import build_config, load_yaml
 from asymrl.metrics import Summary
 from asymrl.provenance import provenance
-from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, publish_all, publish_run,
+from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, published_runs, publisher,
                               record_invocation, rows_and_seeds, run_all)
 from asymrl.table1 import difference_and_noise, mean_and_std
 
@@ -308,17 +308,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{study.title} at scale {scale.name}: {len(rows)} rows x {len(seeds)} seeds = {len(runs)} runs, {len(linked)} reused, "
           f"{len(todo)} still to do, {parallel} at a time -> {out}", flush=True)
     started = time.time()
-    on_done = (lambda run: publish_run(run, args.publish / "runs", run.config.log.covariance_steps, extra_summaries=(GRADIENT_SHARE,))
-               if args.publish else None)
-    for run in runs:  # those an earlier sitting finished but did not publish
-        if on_done is not None and run.done:
-            on_done(run)
+    on_done = publisher(runs, args.publish, extra_summaries=(GRADIENT_SHARE,)) if args.publish else None
     failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs", on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
     if args.publish:
-        published, total_s = publish_all(runs, args.publish, scale, rows, time.time() - started, len(todo),
-                                         extra_summaries=(GRADIENT_SHARE,), config_files=study.config_files())
+        published, total_s = published_runs(args.publish, scale, rows, time.time() - started, len(todo), config_files=study.config_files())
         print(f"published page: {write_report(study, scale, study_results(published, scale.headline), published, args.publish, total_s, linked)}")
     if failures:
         raise SystemExit("failed runs:\n" + "\n".join(f"  {run.name}: {error}" for run, error in failures))
