@@ -571,6 +571,11 @@ def test_the_regime_page_table_is_the_sweeps():
 COLLAPSE = "docs/table1_collapse/results.json"
 
 
+def pooled_seed_sd(results: dict, rows: list[str]) -> float:
+    """The seed standard deviation of test pass@1 pooled over ``rows`` (the root of the mean variance)."""
+    return math.sqrt(statistics.mean(statistics.variance(scores(results, row)) for row in rows))
+
+
 def test_table1_collapse_page_matches_its_results():
     text, results = page("docs/table1_collapse.md"), load(COLLAPSE)
     rows = results["rows"]
@@ -621,7 +626,7 @@ def test_table1_collapse_page_matches_its_results():
            *mean_std(scores(results, "grpo_clip_higher")), *mean_std(scores(results, "grpo")))
     # Power: the seed spread of every trained row, pooled.
     sds = {r: statistics.stdev(scores(results, r)) for r in trained}
-    pooled = math.sqrt(statistics.mean(sd**2 for sd in sds.values()))
+    pooled = pooled_seed_sd(results, trained)
     widest = max(sds, key=sds.get)
     assert widest == "dr_grpo"
     expect(text, "ranges over rows from {} to {} points\n(Dr.GRPO's two seeds: {}% and {}%)", min(sds.values()), max(sds.values()),
@@ -651,6 +656,6 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     expect(text, "AsymGRPO\nis above GRPO within noise ({} ± {} vs {} ± {})", *mean_std(scores(results, "asymgrpo")), *mean_std(scores(results, "grpo")))
     expect(text, "Pass@K training gives up\n{} points of pass@1 for the highest pass@64 ({}%)", means["grpo"] - means["passk"],
            statistics.mean(100 * c["64"] for c in rows["passk"]["pass_at_k_wide_seeds"]))
-    pooled = math.sqrt(statistics.mean(statistics.variance(scores(results, r)) for r in trained))
+    pooled = pooled_seed_sd(results, trained)
     expect(text, "(pooled sd {} points)", pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
