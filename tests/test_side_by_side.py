@@ -131,3 +131,43 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     assert panels["GRPO w/ Clip-Cov"]["after RL"] == ([1, 2], pytest.approx([0.315, 0.415]))
     assert panels["GRPO"]["Base policy (toy:paths)"] == ([1, 2], pytest.approx([0.205, 0.305]))
 
+
+
+def test_the_estimators_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypatch):
+    """Each band group names rows of its study; the page draws them as the mean over seeds with a
+    band of one standard deviation, the positives' gradient share among the metrics."""
+    import dataclasses
+
+    from asymrl import plots
+
+    estimators = side_by_side.STUDIES["estimators"]
+    study_rows = {row for row, _ in estimators.titles}
+    grouped = {row for _, rows in estimators.band_groups for row in rows}
+    assert grouped <= study_rows and study_rows - grouped == {"base"}  # every trained estimator is drawn
+    built = {}
+
+    def recording(*args, **kwargs):
+        built["groups"] = plots_groups(*args, **kwargs)
+        return built["groups"]
+
+    plots_groups = plots.paper_groups_figure
+    monkeypatch.setattr(plots, "paper_groups_figure", recording)
+    banded = dataclasses.replace(study, band_groups=(("two", ("grpo", "grpo_clip_cov")),))
+    runs = side_by_side.plan(SCALE, tmp_path, ["grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    for run in runs:
+        finish(run.directory, run.config, wide=run.wide)
+        offset = 0.1 * (run.row == "grpo_clip_cov") + 0.02 * run.seed
+        records = [{"step": step, "entropy/all": 0.3 + offset} | ({"actor/sign/grad_share_pos": 0.4 + offset} if step % 10 == 0 else {})
+                   for step in range(1, 31)]
+        (run.directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    side_by_side.write_report(banded, SCALE, side_by_side.study_results(runs), runs, tmp_path, wall_s=60.0, linked=[])
+    assert (tmp_path / "figures" / "groups_with_seed_bands.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panels = {axis.get_title(): axis for axis in built["groups"].axes}
+    assert len(panels) == len(side_by_side.STUDY_BAND_METRICS)
+    entropy = plotted(panels["two: token entropy"])
+    assert entropy["GRPO (2 seeds)"] == (list(range(1, 31)), pytest.approx([0.31] * 30))
+    share = plotted(panels["two: grad. share of positives (every 10 steps)"])
+    assert share["GRPO w/ Clip-Cov (2 seeds)"] == ([10, 20, 30], pytest.approx([0.51] * 3))
+    # the band: one standard deviation of the two seeds (0.02 apart: sd 0.02 / sqrt 2) on each side
+    band = panels["two: token entropy"].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.31 - 0.02 / math.sqrt(2)) and band.max() == pytest.approx(0.31 + 0.02 / math.sqrt(2))

@@ -288,9 +288,9 @@ def paper_groups_figure(runs: dict[str, list[Path]], titles: dict[str, str], gro
     return figure
 
 
-def plot_paper_groups(runs: dict[str, list[Path]], out: Path, titles: dict[str, str]) -> Path:
+def plot_paper_groups(runs: dict[str, list[Path]], out: Path, titles: dict[str, str], groups=PAPER_GROUPS, metrics=BAND_METRICS) -> Path:
     """``paper_groups_figure`` written to ``out``."""
-    return _save(paper_groups_figure(runs, titles), out, dpi=100)
+    return _save(paper_groups_figure(runs, titles, groups, metrics), out, dpi=100)
 
 
 def plot_sweep_curves(by_setting: dict[str, list[dict]], out: Path) -> Path:

@@ -63,6 +63,8 @@ class Study:
     # log.* knobs a reused run must share: those whose series the page compares against the
     # reference rows (none: a reused run without them shows '—' there)
     reuse_needs_logs: tuple[str, ...] = ()
+    # rows drawn together with seed bands (title, row ids), as the paper's Figs. 2-4 group Table 1's
+    band_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def titles(self) -> tuple[tuple[str, str], ...]:
@@ -112,8 +114,18 @@ STUDIES = {
     ), scale="collapse", seeds=(0, 1, 2, 3),
         # the page compares every estimator's share of the gradient norm with GRPO's: a Table 1 run
         # (which does not log it) cannot stand in for a reference row
-        reuse_needs_logs=("sign_grad_norm_every",)),
+        reuse_needs_logs=("sign_grad_norm_every",),
+        band_groups=(("baseline at the group mean", ("grpo", "rloo", "reinforce_pp_baseline", "opo", "gpg")),
+                     ("one channel, or channels weighted", ("reinforce", "psr", "nsr", "w_reinforce", "pos_only", "neg_only")),
+                     ("weights that depend on the group's accuracy", ("grpo", "asymgrpo", "qae", "a_grae", "asymre")))),
 }
+# What the band figure of a study draws: the paper's curves and the positives' share of the gradient norm.
+STUDY_BAND_METRICS = (
+    ("token entropy", "entropy/all", 0.6),
+    ("none solved (p = 0)", "groups/none_solved_frac", 0.8),
+    ("all solved (p = 1)", "groups/all_solved_frac", 0.8),
+    ("grad. share of positives (every 10 steps)", "actor/sign/grad_share_pos", 0.6),
+)
 
 # A quantity where higher or lower is not better by itself is compared all the same: what separates.
 COMPARED = (("score", "test pass@1"), ("pass_at_k_top", "test pass@k, largest k"), ("entropy_mean", "entropy (mean)"),
@@ -233,7 +245,7 @@ def comparisons_markdown(study: Study, found: list[dict]) -> str:
 
 def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out: Path, wall_s: float, linked: list[str]) -> Path:
     """``report.md``, ``results.json`` and the figures of the comparison."""
-    from asymrl.plots import TABLE1_FIGURES, plot_pass_at_k_by_row, plot_table1_figures
+    from asymrl.plots import TABLE1_FIGURES, plot_paper_groups, plot_pass_at_k_by_row, plot_table1_figures
 
     found = comparisons(study, results)
     (out / "results.json").write_text(json.dumps({"study": study.name, "scale": scale.name,
@@ -247,6 +259,9 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
         "share of the policy-gradient norm from positive rollouts (every 10 steps, EMA 0.6)", ["actor/sign/grad_share_pos"], 0.6)}
     figures = plot_table1_figures(by_row, out / "figures", covariance_steps=runs[0].config.log.covariance_steps,
                                   rows=study.titles, figures=figures_wanted)
+    if study.band_groups:
+        figures.append(plot_paper_groups(by_row, out / "figures" / "groups_with_seed_bands.png", dict(study.titles),
+                                         study.band_groups, STUDY_BAND_METRICS))
     curves = {row: entry["pass_at_k"] for row, entry in results.items() if entry.get("pass_at_k")}
     wide = {row: entry["pass_at_k_wide"] for row, entry in results.items() if entry.get("pass_at_k_wide")}
     if curves:
