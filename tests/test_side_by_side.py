@@ -171,3 +171,25 @@ def test_the_estimators_band_figure_groups_its_rows_with_seed_bands(tmp_path, mo
     # the band: one standard deviation of the two seeds (0.02 apart: sd 0.02 / sqrt 2) on each side
     band = panels["two: token entropy"].collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(0.31 - 0.02 / math.sqrt(2)) and band.max() == pytest.approx(0.31 + 0.02 / math.sqrt(2))
+
+
+def test_page_only_rebuilds_the_published_page_and_trains_nothing(tmp_path, monkeypatch):
+    """After a sitting cut short, ``--page-only`` builds the page from the runs published so far."""
+    from asymrl import reproduce
+
+    monkeypatch.setattr(reproduce, "execute", lambda *args: pytest.fail("--page-only trained a run"))
+    record_figures(monkeypatch)
+    published = tmp_path / "docs"
+    for run in side_by_side.plan(SCALE, published / "runs", ["base", "grpo"], (0,), study.config_files()):
+        finish(run.directory, run.config, wide=run.wide)
+        (run.directory / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "entropy/all": 0.3, "val/accuracy": 0.4}) + "\n"
+                                                             for s in range(1, 11)))
+    side_by_side.main(["--study", "entropy_controls", "--rows", "base,grpo,gspo", "--publish", str(published), "--page-only"])
+    results = json.loads((published / "results.json").read_text())
+    assert set(results["rows"]) == {"base", "grpo"} and results["rows"]["grpo"]["scores"] == {"paths:test": [30.0]}
+    assert "| GRPO | 1 | 30.0 |" in (published / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        side_by_side.main(["--study", "entropy_controls", "--page-only"])  # no DIR named
+    with pytest.raises(SystemExit):
+        side_by_side.main(["--study", "entropy_controls", "--publish", str(tmp_path / "empty"), "--page-only"])
+    assert not (tmp_path / "empty").exists()

@@ -545,6 +545,14 @@ def publisher(runs: list[Run], published: Path, extra_summaries: tuple = ()) -> 
     return publish
 
 
+def check_page_only(parser: argparse.ArgumentParser, publish: Path | None, rows: list[str]) -> None:
+    """Stop with the parser's message unless ``--page-only`` has a published folder to rebuild."""
+    if not publish:
+        parser.error("--page-only rebuilds the page of a --publish DIR; name the DIR")
+    if not published_seeds(publish / "runs", rows)[1]:
+        parser.error(f"--page-only: no run is published under {publish / 'runs'}")
+
+
 def published_runs(published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
                    config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
     """Record this invocation under ``published`` and return every published run (all seeds found,
@@ -724,10 +732,7 @@ def main(argv: list[str] | None = None) -> None:
               f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
 
     if args.page_only:
-        if not args.publish:
-            parser.error("--page-only rebuilds the page of a --publish DIR; name the DIR")
-        if not published_seeds(args.publish / "runs", rows)[1]:
-            parser.error(f"--page-only: no run is published under {args.publish / 'runs'}")
+        check_page_only(parser, args.publish, rows)
         write_published_page(0.0, 0)
         return
     out = args.out or REPO / "runs" / f"table1-{scale.name}"

@@ -20,7 +20,8 @@ needs (``Study.reuse_needs_logs``: the estimators study compares the gradient no
 nothing from Table 1). With
 ``--publish DIR`` each finished run's results (not its checkpoints) are copied under ``DIR/runs``
 (``reproduce.publish_run``) and the page is built there from every published run, so that it grows
-across sittings; without ``--seeds`` an invocation then adds the scale's next seeds.
+across sittings; without ``--seeds`` an invocation then adds the scale's next seeds, and
+``--page-only`` rebuilds that page from the runs published so far without training.
 
 Outputs in ``<out>/`` (or the published folder): ``report.md`` (the table with seed spread, every
 method against GRPO, pass@k before and after), ``results.json``, ``figures/*.png``, ``invocations.jsonl``.
@@ -40,8 +41,8 @@ from pathlib import Path
 from asymrl.config import build_config, load_yaml
 from asymrl.metrics import Summary
 from asymrl.provenance import provenance
-from asymrl.reproduce import (REPO, SCALES, Run, Scale, collect, diagnostics_markdown, pass_at_k_markdown, plan, published_runs, publisher,
-                              record_invocation, rows_and_seeds, run_all)
+from asymrl.reproduce import (REPO, SCALES, Run, Scale, check_page_only, collect, diagnostics_markdown, pass_at_k_markdown, plan, published_runs,
+                              publisher, record_invocation, rows_and_seeds, run_all)
 from asymrl.table1 import difference_and_noise, mean_and_std
 
 CONFIGS = REPO / "configs"
@@ -310,10 +311,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--publish", type=Path, default=None, help="copy finished runs' results under DIR/runs and build the "
                         "page in DIR from every run published there")
     parser.add_argument("--parallel", type=int, default=None, help="runs at a time (default: the scale's)")
+    parser.add_argument("--page-only", action="store_true", help="with --publish: rebuild the page in DIR from the runs "
+                        "published there and train nothing (after a sitting cut short)")
     args = parser.parse_args(argv)
     study = STUDIES[args.study]
     scale = study.at_scale(args.scale)
     rows, seeds = rows_and_seeds(parser, args, [row for row, _ in study.titles], scale, study.seeds)
+
+    def write_published_page(wall_s: float, runs_done: int, linked: list[str]) -> None:
+        published, total_s = published_runs(args.publish, scale, rows, wall_s, runs_done, config_files=study.config_files())
+        page = write_report(study, scale, study_results(published, scale.headline), published, args.publish, total_s, linked)
+        print(f"published page: {page} (seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
+
+    if args.page_only:
+        check_page_only(parser, args.publish, rows)
+        write_published_page(0.0, 0, [])
+        return
     out = (args.out or REPO / "runs" / f"{study.name}-{scale.name}").resolve()
     parallel = args.parallel or scale.parallel
     runs = plan(scale, out, rows, seeds, study.config_files())
@@ -328,8 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
     if args.publish:
-        published, total_s = published_runs(args.publish, scale, rows, time.time() - started, len(todo), config_files=study.config_files())
-        print(f"published page: {write_report(study, scale, study_results(published, scale.headline), published, args.publish, total_s, linked)}")
+        write_published_page(time.time() - started, len(todo), linked)
     if failures:
         raise SystemExit("failed runs:\n" + "\n".join(f"  {run.name}: {error}" for run, error in failures))
 
