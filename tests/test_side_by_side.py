@@ -3,6 +3,7 @@ verdicts, the published page."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     found = {c["quantity"]: c for c in json.loads((tmp_path / "results.json").read_text())["comparisons"] if c["row"] == "grpo_clip_cov"}
     assert found["entropy (mean)"]["verdict"] == "above" and found["entropy (mean)"]["difference"] == pytest.approx(0.1)
     assert found["test pass@1"]["verdict"] == "within noise"
+    assert found["grad. share of positives"]["verdict"] == "above" and found["grad. share of positives"]["difference"] == pytest.approx(0.1)
     for name in ("entropy", "validation_accuracy", "gradient_share", "pass_at_k"):
         assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # What the figures plot: each row's mean over its two seeds (the EMA of a constant is that constant).
@@ -136,8 +138,6 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
 def test_the_estimators_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypatch):
     """Each band group names rows of its study; the page draws them as the mean over seeds with a
     band of one standard deviation, the positives' gradient share among the metrics."""
-    import dataclasses
-
     from asymrl import plots
 
     estimators = side_by_side.STUDIES["estimators"]
@@ -193,3 +193,29 @@ def test_page_only_rebuilds_the_published_page_and_trains_nothing(tmp_path, monk
     with pytest.raises(SystemExit):
         side_by_side.main(["--study", "entropy_controls", "--publish", str(tmp_path / "empty"), "--page-only"])
     assert not (tmp_path / "empty").exists()
+
+
+def test_a_wide_evaluation_of_the_step0_policy_is_not_the_methods(tmp_path, monkeypatch):
+    """A trained run whose validation never rose above the start keeps best/ = step 0: its pass@k to
+    the largest k is the base policy's. The table, the comparison with GRPO and the page say so and
+    leave that seed out, instead of crediting the method with the base's breadth."""
+    wide_scale = dataclasses.replace(SCALE, wide_every_seed=True)
+    runs = side_by_side.plan(wide_scale, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    for run in runs:
+        finish(run.directory, run.config, wide=True)
+        wide = {"base": 0.9, "grpo": 0.7, "grpo_clip_cov": 0.6 if run.seed == 0 else 0.9}[run.row]
+        (run.directory / "eval_wide" / "summary.json").write_text(json.dumps({"data": "paths:test", "pass_at_k": {"1": 0.3, "32": wide}}))
+        (run.directory / "metrics.jsonl").write_text(json.dumps({"step": 1, "entropy/all": 0.3}) + "\n")
+        if run.row == "base" or (run.row == "grpo_clip_cov" and run.seed == 1):
+            summary = json.loads((run.directory / "summary.json").read_text())
+            (run.directory / "summary.json").write_text(json.dumps({**summary, "best_step": 0}))
+    results = side_by_side.study_results(runs)
+    assert results["grpo_clip_cov"]["pass_at_k_wide_best_steps"] == [120, 0]
+    record_figures(monkeypatch)
+    report = side_by_side.write_report(study, wide_scale, results, runs, tmp_path, wall_s=60.0, linked=[]).read_text()
+    assert "| GRPO w/ Clip-Cov | 2 | 30.0 ± 0.0 | 60.0 (1 of best/ = step 0 left out) |" in report
+    assert "| Base policy (toy:paths) | 2 | 30.0 ± 0.0 | 90.0 ± 0.0 |" in report  # the base's own step 0 is its policy
+    found = {c["quantity"]: c for c in json.loads((tmp_path / "results.json").read_text())["comparisons"] if c["row"] == "grpo_clip_cov"}
+    assert found["test pass@k, largest k"]["difference"] == pytest.approx(-10.0)
+    assert found["test pass@k, largest k"]["verdict"] == "one seed: no verdict"
+    assert "the step-0 policy, the base, where a run's validation accuracy never rose above the base's: GRPO w/ Clip-Cov (1 of 2)" in report

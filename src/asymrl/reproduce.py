@@ -447,6 +447,9 @@ def collect(runs: list[Run], extra_summaries: tuple = (), headline: str = "best"
             wide = json.loads(wide_path.read_text())["pass_at_k"]
             entry.setdefault("pass_at_k_wide", wide)  # the first seed's (plans list seeds in order)
             entry.setdefault("pass_at_k_wide_seeds", []).append(wide)
+            # which checkpoint that was: a trained run whose validation never beat the start has
+            # best/ = step 0, the base policy, and its wide pass@k is the base's
+            entry.setdefault("pass_at_k_wide_best_steps", []).append(train_summary["best_step"])
         # A published run (publish_run) keeps its full-resolution statistics beside thinned metrics.
         statistics_path = run.directory / "statistics.json"
         statistics = (json.loads(statistics_path.read_text()) if statistics_path.is_file()

@@ -130,7 +130,8 @@ STUDY_BAND_METRICS = (
 
 # A quantity where higher or lower is not better by itself is compared all the same: what separates.
 COMPARED = (("score", "test pass@1"), ("pass_at_k_top", "test pass@k, largest k"), ("entropy_mean", "entropy (mean)"),
-            ("entropy_final", "entropy (last 10 steps)"), ("none_solved_mean", "none solved"))
+            ("entropy_final", "entropy (last 10 steps)"), ("none_solved_mean", "none solved"),
+            ("grad_share_pos", "grad. share of positives"))
 PERCENT_POINTS = ("test pass@1", "test pass@k, largest k", "none solved")  # shown with one decimal
 
 
@@ -171,12 +172,20 @@ def against_reference(values: list[float], reference: list[float]) -> tuple[floa
     return difference, noise, "within noise"
 
 
-def _quantity(entry: dict, name: str) -> list[float]:
+def _wide_of_the_start(row: str, entry: dict) -> int:
+    """How many of a trained row's wide evaluations (of best/) are of the step-0 policy: the base's."""
+    return 0 if row == "base" else sum(step == 0 for step in entry.get("pass_at_k_wide_best_steps", []))
+
+
+def _quantity(entry: dict, name: str, row: str = "") -> list[float]:
     if name == "score":
         return next(iter(entry["scores"].values()))
-    if name == "pass_at_k_top":  # pass@k at the largest k of the wide evaluation, every seed that has it
+    if name == "pass_at_k_top":
+        # pass@k at the largest k of the wide evaluation, every seed that has it, but a trained seed
+        # whose best/ is the step-0 policy: its pass@k is the base policy's, not the method's
         curves = entry.get("pass_at_k_wide_seeds") or []
-        return [100 * curve[str(max(map(int, curve)))] for curve in curves]
+        steps = entry.get("pass_at_k_wide_best_steps") or [None] * len(curves)
+        return [100 * curve[str(max(map(int, curve)))] for curve, step in zip(curves, steps) if row == "base" or step != 0]
     return [d[name] for d in entry["diagnostics"] if d.get(name) is not None]
 
 
@@ -199,8 +208,10 @@ def table_markdown(study: Study, scale: Scale, results: dict) -> str:
         entry = results.get(row)
         if entry is None:
             continue
+        from_start = _wide_of_the_start(row, entry)
         lines.append("| " + " | ".join([
-            title, str(len(entry["seeds"])), _cell(_quantity(entry, "score")), _cell(_quantity(entry, "pass_at_k_top")),
+            title, str(len(entry["seeds"])), _cell(_quantity(entry, "score")),
+            _cell(_quantity(entry, "pass_at_k_top", row)) + (f" ({from_start} of best/ = step 0 left out)" if from_start else ""),
             _cell(_quantity(entry, "entropy_first"), 3), _cell(_quantity(entry, "entropy_mean"), 3),
             _cell(_quantity(entry, "entropy_final"), 3), _cell(_quantity(entry, "grad_share_pos"), 2),
             _cell(_quantity(entry, "best_val_accuracy")),
@@ -219,7 +230,7 @@ def comparisons(study: Study, results: dict) -> list[dict]:
         if row in ("base", REFERENCE) or row not in results:
             continue
         for quantity, label in COMPARED:
-            values, reference_values = _quantity(results[row], quantity), _quantity(reference, quantity)
+            values, reference_values = _quantity(results[row], quantity, row), _quantity(reference, quantity, REFERENCE)
             if values and reference_values:
                 difference, noise, verdict = against_reference(values, reference_values)
                 out.append({"row": row, "title": title, "quantity": label, "difference": difference, "noise": noise, "verdict": verdict})
@@ -286,6 +297,12 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
         lines += [f"## pass@k to k = {n}: {which}, {n} samples on the first {problems} problems", "",
                   pass_at_k_markdown(wide_curves if scale.wide_every_seed else {row: [curve] for row, curve in wide.items()},
                                      rows=study.titles), ""]
+        from_start = [f"{title} ({_wide_of_the_start(row, results[row])} of {len(results[row]['pass_at_k_wide_seeds'])})"
+                      for row, title in study.titles if row in wide and _wide_of_the_start(row, results[row])]
+        if from_start:
+            lines += ["Evaluated on best/, which is the step-0 policy, the base, where a run's validation accuracy never rose "
+                      f"above the base's: {', '.join(from_start)}. Their lines above include those seeds' (the base policy's "
+                      "pass@k); the table and the comparisons with GRPO leave them out.", ""]
     lines += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
