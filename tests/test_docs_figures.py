@@ -659,3 +659,116 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     pooled = pooled_seed_sd(results, trained)
     expect(text, "(pooled sd {} points)", pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/estimators.md: every published estimator side by side in the collapse regime
+# --------------------------------------------------------------------------------------------------
+
+ESTIMATORS = "docs/estimators/results.json"
+
+
+def test_estimators_page_tables_are_the_studys_from_its_results():
+    text, results = page("docs/estimators.md"), load(ESTIMATORS)
+    study = side_by_side.STUDIES["estimators"]
+    rows = results["rows"]
+    assert list(rows) == [row for row, _ in study.titles]  # every estimator of the study, each with its runs
+    trained_seeds = {len(rows[row]["seeds"]) for row in rows if row != "base"}
+    assert trained_seeds == {int(numbers(text, "(a real run, {} seeds so far)")[0])}
+    # the comparisons the file holds are those its rows give, and the page shows both tables as the study writes them
+    assert results["comparisons"] == side_by_side.comparisons(study, rows)
+    assert side_by_side.table_markdown(study, study.at_scale("collapse"), rows) in text
+    assert side_by_side.comparisons_markdown(study, results["comparisons"]) in text
+    invocations = [json.loads(line) for line in page("docs/estimators/invocations.jsonl").splitlines() if line.strip()]
+    trained = [entry for entry in invocations if entry["runs_done"]]
+    expect(text, "one of {} min for the other {}", trained[0]["wall_s"] / 60, trained[0]["runs_done"])
+
+
+def test_estimators_page_states_what_separates():
+    text, results = page("docs/estimators.md"), load(ESTIMATORS)
+    rows = results["rows"]
+    trained = [row for row in rows if row != "base"]
+    means = {row: statistics.mean(scores(results, row)) for row in rows}
+    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
+    verdict = lambda row, quantity: next((c["verdict"] for c in results["comparisons"]  # noqa: E731
+                                          if c["row"] == row and c["quantity"] == quantity), None)
+    below = {row for row in trained if row != "grpo" and verdict(row, "test pass@1") == "below"}
+    assert not any(verdict(row, "test pass@1") == "above" for row in trained if row != "grpo")
+    assert below == {"nsr", "w_reinforce", "a_grae", "qae", "gpg", "neg_only"}
+    within = [row for row in trained if row not in below | {"grpo"}]
+    assert re.search(rf"{['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight'][len(within)]} are\s+within noise", text)
+    assert sorted(within, key=means.get)[-2:] == ["asymgrpo", "pos_only"]
+    expect(text, "Pos-Only ({} ± {}) and AsymGRPO ({} ± {}) the highest", *mean_std(scores(results, "pos_only")), *mean_std(scores(results, "asymgrpo")))
+    expect(text, "above GRPO in test pass@1** ({} ± {}%)", *mean_std(scores(results, "grpo")))
+    share = {row: mean(row, "grad_share_pos") for row in trained}
+    assert sorted(trained, key=share.get)[:3] == ["nsr", "w_reinforce", "a_grae"] == sorted(trained, key=means.get)[:3]
+    assert share["nsr"] == 0 and share["psr"] == 1
+    others = [share[row] for row in trained if row not in ("nsr", "w_reinforce", "a_grae", "psr")]
+    expect(text, "W-REINFORCE ({}) and A-GRAE ({}), against {}-{} for every other", share["w_reinforce"], share["a_grae"], min(others), max(others))
+    nsr = scores(results, "nsr")
+    expect(text, "test pass@1 {}% and {}% on its\n  two seeds (the base policy: {}%)", *nsr, means["base"])
+    assert results["rows"]["nsr"]["pass_at_k_wide_best_steps"] == [0, 0] and results["rows"]["w_reinforce"]["pass_at_k_wide_best_steps"].count(0) == 1
+    expect(text, "W-REINFORCE ends below the base policy\n  ({} ± {}%", *mean_std(scores(results, "w_reinforce")))
+    assert means["w_reinforce"] < means["base"]
+    expect(text, "A-GRAE at {} ± {}%", *mean_std(scores(results, "a_grae")))
+    expect(text, "(last 10 steps: {} and {} against\n  {})", mean("nsr", "entropy_final"), mean("w_reinforce", "entropy_final"), mean("grpo", "entropy_final"))
+    wide = {row: [100 * c["64"] for c, step in zip(rows[row]["pass_at_k_wide_seeds"], rows[row]["pass_at_k_wide_best_steps"]) if step]
+            for row in trained}
+    above_wide = {row for row in trained if row != "grpo" and verdict(row, "test pass@k, largest k") == "above"}
+    assert above_wide == {"asymgrpo", "pos_only"}
+    a, p = _comparison(results, "asymgrpo", "test pass@k, largest k"), _comparison(results, "pos_only", "test pass@k, largest k")
+    expect(text, "pass@64 ({} and {} against {}%; +{} ± {} and +{} ± {})", statistics.mean(wide["asymgrpo"]), statistics.mean(wide["pos_only"]),
+           statistics.mean(wide["grpo"]), a["difference"], a["noise"], p["difference"], p["noise"])
+    expect(text, "over the last\n  10 steps ({} and {} against {})", mean("asymgrpo", "entropy_final"), mean("pos_only", "entropy_final"), mean("grpo", "entropy_final"))
+    expect(text, "nothing solved ({} and {} points\n  fewer)", -100 * _comparison(results, "asymgrpo", "none solved")["difference"],
+           -100 * _comparison(results, "pos_only", "none solved")["difference"])
+    expect(text, "more of the gradient norm than GRPO's ({} against {}),\n  Pos-Only's less ({})", share["asymgrpo"], share["grpo"], share["pos_only"])
+    learning = [row for row in trained if row not in ("nsr", "w_reinforce")]
+    assert min(learning, key=lambda row: statistics.mean(wide[row])) == "neg_only" and min(trained, key=lambda r: mean(r, "entropy_final")) == "neg_only"
+    c = _comparison(results, "neg_only", "test pass@1")
+    expect(text, "pass@1 {} ± {} points below GRPO and the lowest pass@64 of the\n  estimators that learn ({}%), with the lowest final entropy ({})",
+           -c["difference"], c["noise"], statistics.mean(wide["neg_only"]), mean("neg_only", "entropy_final"))
+    c = _comparison(results, "qae", "test pass@1")
+    assert verdict("qae", "entropy (mean)") == "above" and verdict("qae", "none solved") == "below" and verdict("qae", "test pass@k, largest k") == "within noise"
+    expect(text, "{} ± {} points of pass@1 below GRPO, more entropy (+{}\n  over training) and fewer groups with nothing solved ({} points fewer)",
+           -c["difference"], c["noise"], _comparison(results, "qae", "entropy (mean)")["difference"], -100 * _comparison(results, "qae", "none solved")["difference"])
+    expect(text, "RLOO ({} ± {}),\n  REINFORCE++-baseline ({} ± {}) and OPO ({} ± {}) within noise at pass@1, GPG {} ± {}",
+           *mean_std(scores(results, "rloo")), *mean_std(scores(results, "reinforce_pp_baseline")), *mean_std(scores(results, "opo")),
+           -_comparison(results, "gpg", "test pass@1")["difference"], _comparison(results, "gpg", "test pass@1")["noise"])
+    assert verdict("rloo", "entropy (mean)") == verdict("reinforce_pp_baseline", "entropy (mean)") == "below"
+    expect(text, "mean entropy is below GRPO's by {} and {}", -_comparison(results, "rloo", "entropy (mean)")["difference"],
+           -_comparison(results, "reinforce_pp_baseline", "entropy (mean)")["difference"])
+    assert verdict("asymre", "grad. share of positives") == "above" and verdict("asymre", "test pass@1") == "within noise"
+    expect(text, "share of the gradient ({}) without a difference in accuracy\n  beyond noise ({} ± {})", share["asymre"], *mean_std(scores(results, "asymre")))
+    assert verdict("psr", "test pass@1") == "within noise" and verdict("psr", "entropy (last 10 steps)") == "below"
+    expect(text, "within noise at pass@1 ({} ± {}) and collapses further than GRPO\n  (last 10 steps {} against {})", *mean_std(scores(results, "psr")),
+           mean("psr", "entropy_final"), mean("grpo", "entropy_final"))
+    # Power
+    sds = {row: statistics.stdev(scores(results, row)) for row in trained}
+    expect(text, "from {} (W-REINFORCE) to\n{} points (NSR, {}% and {}%)", sds["w_reinforce"], sds["nsr"], *nsr)
+    assert min(sds, key=sds.get) == "w_reinforce" and max(sds, key=sds.get) == "nsr"
+    pooled = pooled_seed_sd(results, trained)
+    expect(text, "pooled over the {} trained rows it is **{} points** ({}\nwithout NSR, as in Table 1 in the regime: {})", len(trained), pooled,
+           pooled_seed_sd(results, [row for row in trained if row != "nsr"]), pooled_seed_sd(load(COLLAPSE), [r for r in load(COLLAPSE)["rows"] if r != "base"]))
+    expect(text, "difference between two rows is then about {} points, and a difference must exceed about {}", pooled, 2 * pooled)
+    # Table 1's rows train here as there
+    collapse = load(COLLAPSE)
+    for row in ("grpo", "asymgrpo", "reinforce", "pos_only", "neg_only"):
+        assert scores(results, row) == scores(collapse, row), row
+
+
+def test_readme_summary_of_the_estimators_matches_its_results():
+    text = paragraph(README, "**Estimators side by side.**")
+    assert f"`{ESTIMATORS}`" in text and "[docs/estimators.md](docs/estimators.md)" in text
+    results = load(ESTIMATORS)
+    rows = results["rows"]
+    means = {row: statistics.mean(scores(results, row)) for row in rows}
+    trained = [row for row in rows if row != "base"]
+    assert {len(rows[row]["seeds"]) for row in trained} == {int(numbers(text, "; {} seeds so far")[0])}
+    invocations = [json.loads(line) for line in page("docs/estimators/invocations.jsonl").splitlines() if line.strip()]
+    expect(text, "{} runs, {} min on 2 cores", sum(len(rows[row]["seeds"]) for row in rows), sum(i["wall_s"] for i in invocations) / 60)
+    assert not any(c["verdict"] == "above" for c in results["comparisons"] if c["quantity"] == "test pass@1")
+    expect(text, "above GRPO in test pass@1 ({}%); NSR ({}%),\nW-REINFORCE ({}%, below the base policy's {}%) and A-GRAE ({}%)",
+           means["grpo"], means["nsr"], means["w_reinforce"], means["base"], means["a_grae"])
+    wide = lambda row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"])  # noqa: E731
+    expect(text, "pass@64 ({}% and {}% against {}%)", wide("asymgrpo"), wide("pos_only"), wide("grpo"))
