@@ -7,7 +7,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= cpu
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 entropy-controls estimators clean
+.PHONY: install train test test-slow figures base-policy toy-report reproduce-table1 entropy-controls entropy-controls-collapse estimators clean
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,13 @@ reproduce-table1: install
 # 3 seeds, the paths scale's budget; finished Table 1 runs of the same config are reused, not retrained.
 entropy-controls: install
 	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --reuse runs/table1-paths $(ARGS)
+
+# The same study in the collapse regime, with Table 1's budget there: each invocation adds a seed
+# (the five Table 1 rows reused from `make reproduce-table1 SCALE=collapse` where it ran on this
+# machine, else trained: six new runs, ~30 minutes on 2 cores, or eleven) and publishes under
+# docs/entropy_controls_collapse/.
+entropy-controls-collapse: install
+	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --scale collapse --reuse runs/table1-collapse --publish docs/entropy_controls_collapse $(ARGS)
 
 # Every advantage estimator side by side (asymrl.side_by_side): GRPO, AsymGRPO and the published
 # estimators with their papers' defaults, in the collapse regime with Table 1's budget; each invocation
