@@ -172,20 +172,22 @@ def against_reference(values: list[float], reference: list[float]) -> tuple[floa
     return difference, noise, "within noise"
 
 
-def _wide_of_the_start(row: str, entry: dict) -> int:
-    """How many of a trained row's wide evaluations (of best/) are of the step-0 policy: the base's."""
-    return 0 if row == "base" else sum(step == 0 for step in entry.get("pass_at_k_wide_best_steps", []))
+def _wide_top(row: str, entry: dict) -> tuple[list[float], int]:
+    """(pass@k % at the largest k of each seed's wide evaluation, how many seeds were left out): a
+    trained seed whose best/ (what the wide evaluation reads) is the step-0 policy is left out, since
+    its pass@k is the base policy's, not the method's."""
+    curves = entry.get("pass_at_k_wide_seeds") or []
+    steps = entry.get("pass_at_k_wide_best_steps") or [None] * len(curves)
+    of_the_start = [row != "base" and step == 0 for step in steps]
+    kept = [100 * curve[str(max(map(int, curve)))] for curve, start in zip(curves, of_the_start) if not start]
+    return kept, sum(of_the_start)
 
 
-def _quantity(entry: dict, name: str, row: str = "") -> list[float]:
+def _quantity(row: str, entry: dict, name: str) -> list[float]:
     if name == "score":
         return next(iter(entry["scores"].values()))
     if name == "pass_at_k_top":
-        # pass@k at the largest k of the wide evaluation, every seed that has it, but a trained seed
-        # whose best/ is the step-0 policy: its pass@k is the base policy's, not the method's
-        curves = entry.get("pass_at_k_wide_seeds") or []
-        steps = entry.get("pass_at_k_wide_best_steps") or [None] * len(curves)
-        return [100 * curve[str(max(map(int, curve)))] for curve, step in zip(curves, steps) if row == "base" or step != 0]
+        return _wide_top(row, entry)[0]
     return [d[name] for d in entry["diagnostics"] if d.get(name) is not None]
 
 
@@ -208,13 +210,14 @@ def table_markdown(study: Study, scale: Scale, results: dict) -> str:
         entry = results.get(row)
         if entry is None:
             continue
-        from_start = _wide_of_the_start(row, entry)
+        wide, left_out = _wide_top(row, entry)
+        quantity = lambda name: _quantity(row, entry, name)  # noqa: E731
         lines.append("| " + " | ".join([
-            title, str(len(entry["seeds"])), _cell(_quantity(entry, "score")),
-            _cell(_quantity(entry, "pass_at_k_top", row)) + (f" ({from_start} of best/ = step 0 left out)" if from_start else ""),
-            _cell(_quantity(entry, "entropy_first"), 3), _cell(_quantity(entry, "entropy_mean"), 3),
-            _cell(_quantity(entry, "entropy_final"), 3), _cell(_quantity(entry, "grad_share_pos"), 2),
-            _cell(_quantity(entry, "best_val_accuracy")),
+            title, str(len(entry["seeds"])), _cell(quantity("score")),
+            _cell(wide) + (f" ({left_out} of best/ = step 0 left out)" if left_out else ""),
+            _cell(quantity("entropy_first"), 3), _cell(quantity("entropy_mean"), 3),
+            _cell(quantity("entropy_final"), 3), _cell(quantity("grad_share_pos"), 2),
+            _cell(quantity("best_val_accuracy")),
             _cell([d["train_wall_s"] / 60 for d in entry["diagnostics"]] if row != "base" else [], 1),
         ]) + " |")
     return "\n".join(lines)
@@ -230,7 +233,7 @@ def comparisons(study: Study, results: dict) -> list[dict]:
         if row in ("base", REFERENCE) or row not in results:
             continue
         for quantity, label in COMPARED:
-            values, reference_values = _quantity(results[row], quantity, row), _quantity(reference, quantity, REFERENCE)
+            values, reference_values = _quantity(row, results[row], quantity), _quantity(REFERENCE, reference, quantity)
             if values and reference_values:
                 difference, noise, verdict = against_reference(values, reference_values)
                 out.append({"row": row, "title": title, "quantity": label, "difference": difference, "noise": noise, "verdict": verdict})
@@ -297,8 +300,9 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
         lines += [f"## pass@k to k = {n}: {which}, {n} samples on the first {problems} problems", "",
                   pass_at_k_markdown(wide_curves if scale.wide_every_seed else {row: [curve] for row, curve in wide.items()},
                                      rows=study.titles), ""]
-        from_start = [f"{title} ({_wide_of_the_start(row, results[row])} of {len(results[row]['pass_at_k_wide_seeds'])})"
-                      for row, title in study.titles if row in wide and _wide_of_the_start(row, results[row])]
+        left_out = {row: _wide_top(row, results[row])[1] for row in wide}
+        from_start = [f"{title} ({left_out[row]} of {len(results[row]['pass_at_k_wide_seeds'])})"
+                      for row, title in study.titles if left_out.get(row)]
         if from_start:
             lines += ["Evaluated on best/, which is the step-0 policy, the base, where a run's validation accuracy never rose "
                       f"above the base's: {', '.join(from_start)}. Their lines above include those seeds' (the base policy's "
