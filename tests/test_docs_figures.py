@@ -32,6 +32,11 @@ def page(path: str) -> str:
     return (ROOT / path).read_text()
 
 
+def invocations(folder: str) -> list[dict]:
+    """The sittings recorded in ``<folder>/invocations.jsonl``, in order."""
+    return [json.loads(line) for line in page(f"{folder}/invocations.jsonl").splitlines() if line.strip()]
+
+
 def _literal(part: str) -> str:
     words = [re.escape(word) for word in part.split()]
     lead = r"\s+" if part[:1].isspace() else ""
@@ -314,10 +319,10 @@ def test_table1_paths_page_matches_its_results():
     best = [d["best_step"] for r in trained for d in results["rows"][r]["diagnostics"]]
     expect(text, "is at step 150 in {} of the {} trained runs, 120 in {}, 90 in {}, 60 in {}", best.count(150), len(best),
            best.count(120), best.count(90), best.count(60))
-    invocations = [json.loads(line) for line in page("docs/table1_paths/invocations.jsonl").splitlines() if line.strip()]
-    quiet = invocations[-1]
+    sittings = invocations("docs/table1_paths")
+    quiet = sittings[-1]
     expect(text, "three invocations (`docs/table1_paths/invocations.jsonl`):\n{} min in all. Of that, {} min",
-           sum(i["wall_s"] for i in invocations) / 60, invocations[0]["wall_s"] / 60)
+           sum(i["wall_s"] for i in sittings) / 60, sittings[0]["wall_s"] / 60)
     expect(text, "the {} runs of seed 3 in\n{} min, {} s per run", quiet["runs_done"], quiet["wall_s"] / 60, quiet["wall_s"] / quiet["runs_done"])
     expect(text, "the {} trained runs alone take {} min", len(trained) * 4, len(trained) * 4 * round(quiet["wall_s"] / quiet["runs_done"], 1) / 60)
 
@@ -335,9 +340,9 @@ def test_readme_summary_of_table1_on_the_testbed_matches_its_results():
            max(mean_std(scores(results, r))[1] for r in trained))
     expect(text, "AsymGRPO ({} ± {}) equals GRPO ({} ± {})", *mean_std(scores(results, "asymgrpo")), *mean_std(scores(results, "grpo")))
     expect(text, "EntIncrease is lowest ({} ± {},", *mean_std(scores(results, "ent_increase")))
-    invocations = [json.loads(line) for line in page("docs/table1_paths/invocations.jsonl").splitlines() if line.strip()]
-    expect(text, "{} min as actually run over three invocations", sum(i["wall_s"] for i in invocations) / 60)
-    expect(text, "trained and evaluated {} runs in {} min", invocations[-1]["runs_done"], invocations[-1]["wall_s"] / 60)
+    sittings = invocations("docs/table1_paths")
+    expect(text, "{} min as actually run over three invocations", sum(i["wall_s"] for i in sittings) / 60)
+    expect(text, "trained and evaluated {} runs in {} min", sittings[-1]["runs_done"], sittings[-1]["wall_s"] / 60)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,8 +352,9 @@ def test_readme_summary_of_table1_on_the_testbed_matches_its_results():
 CONTROLS = "docs/entropy_controls/results.json"
 
 
-def _comparison(results: dict, row: str, quantity: str) -> dict:
-    return next(c for c in results["comparisons"] if c["row"] == row and c["quantity"] == quantity)
+def _comparison(results: dict, row: str, quantity: str) -> dict | None:
+    """The comparison of ``row`` with GRPO on ``quantity`` in the file (None where it holds none)."""
+    return next((c for c in results["comparisons"] if c["row"] == row and c["quantity"] == quantity), None)
 
 
 def _ratio(results: dict, row: str, quantity: str) -> float:
@@ -636,9 +642,9 @@ def test_table1_collapse_page_matches_its_results():
     per = [pooled * math.sqrt(2 / n) for n in (2, 4, 12)]
     expect(text, "is {} at 2 seeds a\nrow, {} at 4 and {} at 12: a difference must exceed about {}, {} and {} points", *per, *(2 * p for p in per))
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
-    invocations = [json.loads(line) for line in page("docs/table1_collapse/invocations.jsonl").splitlines() if line.strip()]
-    expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min", invocations[0]["wall_s"] / 60,
-           invocations[0]["runs_done"], invocations[1]["runs_done"], invocations[1]["wall_s"] / 60)
+    sittings = invocations("docs/table1_collapse")
+    expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min", sittings[0]["wall_s"] / 60,
+           sittings[0]["runs_done"], sittings[1]["runs_done"], sittings[1]["wall_s"] / 60)
 
 
 def test_readme_summary_of_table1_in_the_regime_matches_its_results():
@@ -679,8 +685,7 @@ def test_estimators_page_tables_are_the_studys_from_its_results():
     assert results["comparisons"] == side_by_side.comparisons(study, rows)
     assert side_by_side.table_markdown(study, study.at_scale("collapse"), rows) in text
     assert side_by_side.comparisons_markdown(study, results["comparisons"]) in text
-    invocations = [json.loads(line) for line in page("docs/estimators/invocations.jsonl").splitlines() if line.strip()]
-    trained = [entry for entry in invocations if entry["runs_done"]]
+    trained = [entry for entry in invocations("docs/estimators") if entry["runs_done"]]
     expect(text, "one of {} min for the other {}; seed 1, all {} runs in one sitting, took {} min", trained[0]["wall_s"] / 60,
            trained[0]["runs_done"], trained[1]["runs_done"], trained[1]["wall_s"] / 60)
 
@@ -691,8 +696,7 @@ def test_estimators_page_states_what_separates():
     trained = [row for row in rows if row != "base"]
     means = {row: statistics.mean(scores(results, row)) for row in rows}
     mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
-    verdict = lambda row, quantity: next((c["verdict"] for c in results["comparisons"]  # noqa: E731
-                                          if c["row"] == row and c["quantity"] == quantity), None)
+    verdict = lambda row, quantity: (_comparison(results, row, quantity) or {}).get("verdict")  # noqa: E731
     below = {row for row in trained if row != "grpo" and verdict(row, "test pass@1") == "below"}
     assert not any(verdict(row, "test pass@1") == "above" for row in trained if row != "grpo")
     assert below == {"nsr", "w_reinforce", "a_grae", "qae", "gpg", "neg_only"}
@@ -766,8 +770,8 @@ def test_readme_summary_of_the_estimators_matches_its_results():
     means = {row: statistics.mean(scores(results, row)) for row in rows}
     trained = [row for row in rows if row != "base"]
     assert {len(rows[row]["seeds"]) for row in trained} == {int(numbers(text, "; {} seeds so far")[0])}
-    invocations = [json.loads(line) for line in page("docs/estimators/invocations.jsonl").splitlines() if line.strip()]
-    expect(text, "{} runs;\nthe sittings that recorded their time took {} min on 2 cores", sum(len(rows[row]["seeds"]) for row in rows), sum(i["wall_s"] for i in invocations) / 60)
+    expect(text, "{} runs;\nthe sittings that recorded their time took {} min on 2 cores", sum(len(rows[row]["seeds"]) for row in rows),
+           sum(i["wall_s"] for i in invocations("docs/estimators")) / 60)
     assert not any(c["verdict"] == "above" for c in results["comparisons"] if c["quantity"] == "test pass@1")
     expect(text, "above GRPO in test pass@1 ({}%); NSR ({}%),\nW-REINFORCE ({}%, below the base policy's {}%) and A-GRAE ({}%)",
            means["grpo"], means["nsr"], means["w_reinforce"], means["base"], means["a_grae"])
