@@ -219,3 +219,32 @@ def test_a_wide_evaluation_of_the_step0_policy_is_not_the_methods(tmp_path, monk
     assert found["test pass@k, largest k"]["difference"] == pytest.approx(-10.0)
     assert found["test pass@k, largest k"]["verdict"] == "one seed: no verdict"
     assert "the step-0 policy, the base, where a run's validation accuracy never rose above the base's: GRPO w/ Clip-Cov (1 of 2)" in report
+
+
+def test_the_rollout_rounds_a_step_drew_are_summarised_and_published(tmp_path, monkeypatch):
+    """Dynamic sampling draws up to its round limit of rollouts a step, so at one step count it spends
+    more samples than the other rows: its mean rounds per step is in each seed's diagnostics, survives
+    publishing (the published metrics drop time/*) and is a column of the page's diagnostics."""
+    from asymrl.reproduce import publish_run
+
+    runs = side_by_side.plan(SCALE, tmp_path / "out", ["grpo", "grpo_dynamic_sampling"], (0, 1), study.config_files())
+    rounds = {0: [1, 2, 3, 4], 1: [2, 2, 2, 2]}  # means 2.5 and 2.0
+    for run in runs:
+        finish(run.directory, run.config, wide=run.wide)
+        records = [{"step": step, "entropy/all": 0.3} | ({"time/generation_rounds": float(rounds[run.seed][step - 1])}
+                                                        if run.row == "grpo_dynamic_sampling" else {}) for step in range(1, 5)]
+        (run.directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    published = [dataclasses.replace(run, directory=publish_run(run, tmp_path / "published", covariance_steps=0,
+                                                                extra_summaries=side_by_side.STUDY_SUMMARIES)) for run in runs]
+    assert all("time/" not in line for run in published for line in (run.directory / "metrics.jsonl").read_text().splitlines())
+    for these in (runs, published):
+        results = side_by_side.study_results(these)
+        assert [d["generation_rounds_mean"] for d in results["grpo_dynamic_sampling"]["diagnostics"]] == [2.5, 2.0]
+        assert [d["generation_rounds_mean"] for d in results["grpo"]["diagnostics"]] == [None, None]
+    record_figures(monkeypatch)
+    report = side_by_side.write_report(study, SCALE, results, published, tmp_path, wall_s=60.0, linked=[]).read_text()
+    diagnostics = report.split("## Diagnostics")[1].split("##")[0]
+    header = next(line for line in diagnostics.splitlines() if line.startswith("| Method"))
+    assert header.endswith("| grad. share of positives | rollout rounds per step |")
+    assert next(line for line in diagnostics.splitlines() if line.startswith("| GRPO w/ dynamic sampling")).endswith("| — | 2.25 |")
+    assert next(line for line in diagnostics.splitlines() if line.startswith("| GRPO |")).endswith("| — | — |")

@@ -656,9 +656,11 @@ def best_and_final_markdown(results: dict, titles: dict[str, str] | None = None,
     return "\n".join(lines)
 
 
-def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None, rows: tuple[tuple[str, str], ...] = ROWS) -> str:
-    # The best validation accuracy, then one column per summary the registered diagnostics declare.
-    columns = [("best_val_accuracy", "best val. (greedy)")] + [(s.name, s.title) for s in all_summaries()]
+def diagnostics_markdown(results: dict, titles: dict[str, str] | None = None, rows: tuple[tuple[str, str], ...] = ROWS,
+                         extra: tuple = ()) -> str:
+    # The best validation accuracy, then one column per summary the registered diagnostics declare
+    # and per ``extra`` one (a study's own, e.g. the gradient share); '—' where no seed logged it.
+    columns = [("best_val_accuracy", "best val. (greedy)")] + [(s.name, s.title) for s in (*all_summaries(), *extra)]
     header = "| Method | " + " | ".join(title for _, title in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
     titles = {**dict(rows), **(titles or {})}

@@ -48,6 +48,10 @@ from asymrl.table1 import difference_and_noise, mean_and_std
 CONFIGS = REPO / "configs"
 REFERENCE = "grpo"  # every method is compared with it
 GRADIENT_SHARE = Summary("grad_share_pos", "actor/sign/grad_share_pos", "grad. share of positives")
+# Rounds of rollouts a step drew (logged by dynamic sampling only; every other row draws one): a row
+# that draws more spends more samples at the same step count, which its page must weigh.
+GENERATION_ROUNDS = Summary("generation_rounds_mean", "time/generation_rounds", "rollout rounds per step")
+STUDY_SUMMARIES = (GRADIENT_SHARE, GENERATION_ROUNDS)  # what every study's runs summarise beyond Table 1's
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,7 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
              table_markdown(study, scale, results), "",
              "## Every method against GRPO (difference of seed means ± its standard error; a verdict only beyond twice that)", "",
              comparisons_markdown(study, found), "",
-             "## Diagnostics (mean over seeds)", "", diagnostics_markdown(results, rows=study.titles), ""]
+             "## Diagnostics (mean over seeds)", "", diagnostics_markdown(results, rows=study.titles, extra=STUDY_SUMMARIES), ""]
     if curves:
         lines += [f"## pass@k on {scale.benchmarks[0]} (mean over seeds ± their standard deviation)", "",
                   pass_at_k_markdown(curves, rows=study.titles), ""]
@@ -314,9 +318,10 @@ def write_report(study: Study, scale: Scale, results: dict, runs: list[Run], out
 
 
 def study_results(runs: list[Run], headline: str = "best") -> dict:
-    """``reproduce.collect``'s per-row results, with the mean share of the policy gradient from
-    positive rollouts (where it was logged) among each seed's diagnostics."""
-    return collect(runs, extra_summaries=(GRADIENT_SHARE,), headline=headline)
+    """``reproduce.collect``'s per-row results, with ``STUDY_SUMMARIES`` (where logged: the mean share
+    of the policy gradient from positive rollouts, the rollout rounds per step) among each seed's
+    diagnostics."""
+    return collect(runs, extra_summaries=STUDY_SUMMARIES, headline=headline)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -357,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{study.title} at scale {scale.name}: {len(rows)} rows x {len(seeds)} seeds = {len(runs)} runs, {len(linked)} reused, "
           f"{len(todo)} still to do, {parallel} at a time -> {out}", flush=True)
     started = time.time()
-    on_done = publisher(runs, args.publish, extra_summaries=(GRADIENT_SHARE,)) if args.publish else None
+    on_done = publisher(runs, args.publish, extra_summaries=STUDY_SUMMARIES) if args.publish else None
     failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs", on_done=on_done) if todo else []
     wall_s = record_invocation(out, time.time() - started, len(todo))
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
