@@ -135,15 +135,15 @@ def test_the_page_from_finished_runs(tmp_path, monkeypatch):
 
 
 
-def test_the_estimators_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypatch):
+def test_a_studys_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypatch):
     """Each band group names rows of its study; the page draws them as the mean over seeds with a
     band of one standard deviation, the positives' gradient share among the metrics."""
     from asymrl import plots
 
-    estimators = side_by_side.STUDIES["estimators"]
-    study_rows = {row for row, _ in estimators.titles}
-    grouped = {row for _, rows in estimators.band_groups for row in rows}
-    assert grouped <= study_rows and study_rows - grouped == {"base"}  # every trained estimator is drawn
+    for each in side_by_side.STUDIES.values():
+        study_rows = {row for row, _ in each.titles}
+        grouped = {row for _, rows in each.band_groups for row in rows}
+        assert grouped <= study_rows and study_rows - grouped == {"base"}, each.name  # every trained method is drawn
     built = {}
 
     def recording(*args, **kwargs):

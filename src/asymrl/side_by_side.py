@@ -100,7 +100,10 @@ STUDIES = {
         ("grpo_80_20", "GRPO w/ 80/20 (top-20% entropy tokens)", "entropy_controls/grpo_80_20.yaml"),
         ("grpo_dynamic_sampling", "GRPO w/ dynamic sampling", "entropy_controls/grpo_dynamic_sampling.yaml"),
         ("gspo", "GSPO", "entropy_controls/gspo.yaml"),
-    ), scale="paths", seeds=(0, 1, 2)),
+    ), scale="paths", seeds=(0, 1, 2),
+        band_groups=(("the advantage's two signs", ("grpo", "asymgrpo", "asymgrpo_adaptive")),
+                     ("the policy loss", ("grpo", "grpo_clip_cov", "grpo_kl_cov", "grpo_clip_higher", "gspo")),
+                     ("entropy bonus, 80/20, dynamic sampling", ("grpo", "grpo_entropy_reg", "grpo_80_20", "grpo_dynamic_sampling")))),
     # Each estimator with its paper's published defaults, never tuned here (configs/estimators/).
     "estimators": Study("estimators", "Advantage estimators side by side", BASE_AND_REFERENCES + (
         ("reinforce", "REINFORCE (+1 / -1)", "table1/reinforce.yaml"),
