@@ -362,6 +362,17 @@ def _comparison(results: dict, row: str, quantity: str) -> dict | None:
     return next((c for c in results["comparisons"] if c["row"] == row and c["quantity"] == quantity), None)
 
 
+def study_readers(path: str):
+    """A side-by-side study's results file and what its page checks read from it: (results, rows,
+    trained rows, test pass@1 mean by row, mean(row, diagnostic), verdict(row, quantity) against GRPO)."""
+    results = load(path)
+    rows = results["rows"]
+    means = {row: statistics.mean(scores(results, row)) for row in rows}
+    return (results, rows, [row for row in rows if row != "base"], means,
+            lambda row, key: statistics.mean(diagnostic(results, row, key)),
+            lambda row, quantity: (_comparison(results, row, quantity) or {}).get("verdict"))
+
+
 def _ratio(results: dict, row: str, quantity: str) -> float:
     c = _comparison(results, row, quantity)
     return abs(c["difference"]) / c["noise"]
@@ -696,12 +707,8 @@ def test_estimators_page_tables_are_the_studys_from_its_results():
 
 
 def test_estimators_page_states_what_separates():
-    text, results = page("docs/estimators.md"), load(ESTIMATORS)
-    rows = results["rows"]
-    trained = [row for row in rows if row != "base"]
-    means = {row: statistics.mean(scores(results, row)) for row in rows}
-    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
-    verdict = lambda row, quantity: (_comparison(results, row, quantity) or {}).get("verdict")  # noqa: E731
+    text = page("docs/estimators.md")
+    results, rows, trained, means, mean, verdict = study_readers(ESTIMATORS)
     below = {row for row in trained if row != "grpo" and verdict(row, "test pass@1") == "below"}
     assert not any(verdict(row, "test pass@1") == "above" for row in trained if row != "grpo")
     assert below == {"nsr", "w_reinforce", "a_grae", "qae", "gpg", "neg_only"}
@@ -815,12 +822,8 @@ def test_entropy_controls_collapse_page_tables_are_the_studys_from_its_results()
 
 
 def test_entropy_controls_collapse_page_states_what_separates():
-    text, results = page("docs/entropy_controls_collapse.md"), load(CONTROLS_COLLAPSE)
-    rows = results["rows"]
-    trained = [row for row in rows if row != "base"]
-    means = {row: statistics.mean(scores(results, row)) for row in rows}
-    mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
-    verdict = lambda row, quantity: (_comparison(results, row, quantity) or {}).get("verdict")  # noqa: E731
+    text = page("docs/entropy_controls_collapse.md")
+    results, rows, trained, means, mean, verdict = study_readers(CONTROLS_COLLAPSE)
     others = [row for row in trained if row != "grpo"]
     assert not any(verdict(row, "test pass@1") == "below" for row in others)
     gaining = {row for row in others if verdict(row, "test pass@1") == "above"}
