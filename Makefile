@@ -58,7 +58,7 @@ PUBLISH_collapse := --publish docs/table1_collapse
 reproduce-table1: install
 	$(BIN)/python -m asymrl.reproduce --scale $(SCALE) $(PUBLISH_$(SCALE)) $(ARGS)
 
-# The entropy controls side by side on the exploration testbed (asymrl.side_by_side): 10 methods x
+# The entropy controls side by side on the exploration testbed (asymrl.side_by_side): 11 methods x
 # 3 seeds, the paths scale's budget; finished Table 1 runs of the same config are reused, not retrained.
 entropy-controls: install
 	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --reuse runs/table1-paths $(ARGS)

@@ -452,7 +452,8 @@ def test_entropy_controls_page_states_every_separation():
     expect(text, "{} averaged over\n  training (seed means {}-{}), against {}-{} for every GRPO-based method logged",
            statistics.mean(share), min(share), max(share), min(grpo_based), max(grpo_based))
     expect(text, "Test\n  pass@1 {} ± {} is within noise of GRPO", *mean_std(scores(results, "asymgrpo_adaptive")))
-    quiet = [title for row, title in side_by_side.STUDIES["entropy_controls"].titles if row not in separating and row not in ("base", "grpo")]
+    quiet = [title for row, title in side_by_side.STUDIES["entropy_controls"].titles
+             if row in rows and row not in separating and row not in ("base", "grpo")]
     sentence = paragraph(text, "do not separate from GRPO** in any")
     assert all(t.split(" w/ ")[-1].replace("entropy bonus", "the entropy bonus").split(" (")[0] in sentence for t in quiet)
 

@@ -21,7 +21,7 @@ ALL_ROWS = [row for row, _ in study.titles]
 
 
 def test_each_method_is_its_reference_with_only_its_switch_changed(tmp_path):
-    runs = {run.row: run for run in side_by_side.plan(SCALE, tmp_path, ALL_ROWS, (0,), study.config_files())}
+    runs = {run.row: run for run in study.plan(SCALE, tmp_path, ALL_ROWS, (0,))}
     assert list(runs) == ALL_ROWS
     trained = {row: _flatten(side_by_side._trained_config(run.config), all_keys(), mapping_keys()) for row, run in runs.items()}
 
@@ -33,6 +33,8 @@ def test_each_method_is_its_reference_with_only_its_switch_changed(tmp_path):
     assert changes("grpo_kl_cov", "grpo") == {"algorithm.policy_loss": "kl_cov"}
     assert changes("grpo_80_20", "grpo") == {"algorithm.top_entropy_quantile": 0.2}
     assert changes("grpo_dynamic_sampling", "grpo") == {"algorithm.dynamic_sampling": True}
+    # the batch is a knob every scale sets: the row's own value comes after the scale's
+    assert changes("grpo_22_prompts", "grpo") == {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11}
     assert changes("gspo", "grpo") == {"algorithm.policy_loss": "gspo", "algorithm.loss_agg": "seq-mean-token-mean"}
     assert changes("grpo_entropy_reg", "grpo") == {"algorithm.entropy_coef": 3e-3}
     assert changes("grpo_clip_higher", "grpo") == {"algorithm.eps_high": 0.28}
@@ -55,7 +57,7 @@ def finish(run_dir: Path, config, *, wide: bool) -> None:
 
 def test_a_finished_table1_run_of_the_same_training_config_is_linked_not_another(tmp_path):
     reuse, out = tmp_path / "table1", tmp_path / "study"
-    runs = {run.name: run for run in side_by_side.plan(SCALE, out, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1), study.config_files())}
+    runs = {run.name: run for run in study.plan(SCALE, out, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1))}
     for name in ("grpo/seed0", "asymgrpo/seed0", "grpo_entropy_reg/seed1"):
         source = build_config({**row_values(runs[name].row, SCALE, runs[name].seed, reuse, study.config_files()[runs[name].row]),
                                "log.sign_grad_norm_every": 0})  # what is logged differs: still the same run
@@ -75,7 +77,7 @@ def test_a_finished_table1_run_of_the_same_training_config_is_linked_not_another
     assert side_by_side.link_reusable(list(runs.values()), reuse) == []  # already there: nothing to do
     # a study that compares a logged series needs it in the reused run too
     needs = tmp_path / "needs"
-    runs_needing = side_by_side.plan(SCALE, needs, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1), study.config_files())
+    runs_needing = study.plan(SCALE, needs, ["grpo", "asymgrpo", "grpo_entropy_reg"], (0, 1))
     assert side_by_side.link_reusable(runs_needing, reuse, ("sign_grad_norm_every",)) == []
     assert side_by_side.STUDIES["estimators"].reuse_needs_logs == ("sign_grad_norm_every",)
     assert side_by_side.STUDIES["entropy_controls"].reuse_needs_logs == ()
@@ -94,7 +96,7 @@ def test_against_reference_by_hand():
 def test_the_page_from_finished_runs(tmp_path, monkeypatch):
     """Two methods x two seeds with hand-made metrics: the table, the verdict against GRPO, the
     gradient-share column (mean over the steps that logged it) and the figures."""
-    runs = side_by_side.plan(SCALE, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    runs = study.plan(SCALE, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1))
     for run in runs:
         finish(run.directory, run.config, wide=run.wide)
         offset = {"base": 0.0, "grpo": 0.0, "grpo_clip_cov": 0.1}[run.row] + 0.02 * run.seed
@@ -153,7 +155,7 @@ def test_a_studys_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypa
     plots_groups = plots.paper_groups_figure
     monkeypatch.setattr(plots, "paper_groups_figure", recording)
     banded = dataclasses.replace(study, band_groups=(("two", ("grpo", "grpo_clip_cov")),))
-    runs = side_by_side.plan(SCALE, tmp_path, ["grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    runs = study.plan(SCALE, tmp_path, ["grpo", "grpo_clip_cov"], (0, 1))
     for run in runs:
         finish(run.directory, run.config, wide=run.wide)
         offset = 0.1 * (run.row == "grpo_clip_cov") + 0.02 * run.seed
@@ -174,17 +176,18 @@ def test_a_studys_band_figure_groups_its_rows_with_seed_bands(tmp_path, monkeypa
 
 
 def test_page_only_rebuilds_the_published_page_and_trains_nothing(tmp_path, monkeypatch):
-    """After a sitting cut short, ``--page-only`` builds the page from the runs published so far."""
+    """After a sitting cut short, ``--page-only`` builds the page from the runs published so far: of
+    every row published, whatever ``--rows`` names (an invocation that adds one row keeps the others)."""
     from asymrl import reproduce
 
     monkeypatch.setattr(reproduce, "execute", lambda *args: pytest.fail("--page-only trained a run"))
     record_figures(monkeypatch)
     published = tmp_path / "docs"
-    for run in side_by_side.plan(SCALE, published / "runs", ["base", "grpo"], (0,), study.config_files()):
+    for run in study.plan(SCALE, published / "runs", ["base", "grpo"], (0,)):
         finish(run.directory, run.config, wide=run.wide)
         (run.directory / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "entropy/all": 0.3, "val/accuracy": 0.4}) + "\n"
                                                              for s in range(1, 11)))
-    side_by_side.main(["--study", "entropy_controls", "--rows", "base,grpo,gspo", "--publish", str(published), "--page-only"])
+    side_by_side.main(["--study", "entropy_controls", "--rows", "gspo", "--publish", str(published), "--page-only"])
     results = json.loads((published / "results.json").read_text())
     assert set(results["rows"]) == {"base", "grpo"} and results["rows"]["grpo"]["scores"] == {"paths:test": [30.0]}
     assert "| GRPO | 1 | 30.0 |" in (published / "report.md").read_text()
@@ -200,7 +203,7 @@ def test_a_wide_evaluation_of_the_step0_policy_is_not_the_methods(tmp_path, monk
     the largest k is the base policy's. The table, the comparison with GRPO and the page say so and
     leave that seed out, instead of crediting the method with the base's breadth."""
     wide_scale = dataclasses.replace(SCALE, wide_every_seed=True)
-    runs = side_by_side.plan(wide_scale, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1), study.config_files())
+    runs = study.plan(wide_scale, tmp_path, ["base", "grpo", "grpo_clip_cov"], (0, 1))
     for run in runs:
         finish(run.directory, run.config, wide=True)
         wide = {"base": 0.9, "grpo": 0.7, "grpo_clip_cov": 0.6 if run.seed == 0 else 0.9}[run.row]
@@ -227,7 +230,7 @@ def test_the_rollout_rounds_a_step_drew_are_summarised_and_published(tmp_path, m
     publishing (the published metrics drop time/*) and is a column of the page's diagnostics."""
     from asymrl.reproduce import publish_run
 
-    runs = side_by_side.plan(SCALE, tmp_path / "out", ["grpo", "grpo_dynamic_sampling"], (0, 1), study.config_files())
+    runs = study.plan(SCALE, tmp_path / "out", ["grpo", "grpo_dynamic_sampling"], (0, 1))
     rounds = {0: [1, 2, 3, 4], 1: [2, 2, 2, 2]}  # means 2.5 and 2.0
     for run in runs:
         finish(run.directory, run.config, wide=run.wide)

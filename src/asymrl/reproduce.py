@@ -246,12 +246,15 @@ class Run:
         return self.trained and self.evaluated and self.wide_evaluated and self.final_evaluated
 
 
-def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path | None = None) -> dict:
+def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path | None = None,
+               row_overrides: dict | None = None) -> dict:
     """The flat config of one run: the row's YAML (``configs/table1/<row>.yaml`` unless
-    ``config_file``), the scale's overrides, the seed and directory."""
+    ``config_file``), the scale's overrides, then ``row_overrides`` (what a row changes among the knobs
+    a scale sets, such as the batch), the seed and directory."""
     values = load_yaml(config_file or ROW_CONFIGS / f"{row}.yaml")
     untrained = values.get("train.total_steps") == 0  # the base-model row is evaluated, never updated
     values.update(scale.overrides)
+    values.update(row_overrides or {})
     if scale.steps is not None and not untrained:
         values["train.total_steps"] = scale.steps
     if scale.evaluate_final and not untrained:
@@ -262,14 +265,15 @@ def row_values(row: str, scale: Scale, seed: int, out: Path, config_file: Path |
     return values
 
 
-def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], config_files: dict[str, Path] | None = None) -> list[Run]:
+def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], config_files: dict[str, Path] | None = None,
+         row_overrides: dict[str, dict] | None = None) -> list[Run]:
     """Every (row, seed) run, seed by seed: an invocation stopped part-way leaves every row with its
     first seeds rather than some rows with all of them and others with none. ``config_files`` names
-    the YAML of rows that are not Table 1's."""
+    the YAML of rows that are not Table 1's, ``row_overrides`` what a row sets on top of the scale."""
     runs = []
     for seed in seeds:
         for row in rows:
-            config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row)))
+            config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row), (row_overrides or {}).get(row)))
             wide = scale.pass_at_k_wide is not None and (scale.wide_every_seed or seed == seeds[0])
             final = scale.evaluate_final and config.train.total_steps != 0
             runs.append(Run(row, seed, config, Path(config.train.output_dir), wide, final))
@@ -557,12 +561,12 @@ def check_page_only(parser: argparse.ArgumentParser, publish: Path | None, rows:
 
 
 def published_runs(published: Path, scale: Scale, rows: list[str], wall_s: float, runs_done: int,
-                   config_files: dict[str, Path] | None = None) -> tuple[list[Run], float]:
+                   config_files: dict[str, Path] | None = None, row_overrides: dict[str, dict] | None = None) -> tuple[list[Run], float]:
     """Record this invocation under ``published`` and return every published run (all seeds found,
     as ``Run``s reading the published folders) and the wall time of every invocation that published."""
     total_s = record_invocation(published, wall_s, runs_done)
     _, every_seed = published_seeds(published / "runs", rows)
-    return plan(scale, published / "runs", rows, tuple(sorted(every_seed)), config_files), total_s
+    return plan(scale, published / "runs", rows, tuple(sorted(every_seed)), config_files, row_overrides), total_s
 
 
 def row_titles(scale: Scale) -> dict[str, str]:
@@ -729,15 +733,17 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as error:
             parser.error(str(error))
     scale = Scale(**{**scale.__dict__, **changes})
-    rows, seeds = rows_and_seeds(parser, args, [row for row, _ in ROWS], scale, scale.seeds)
+    every_row = [row for row, _ in ROWS]
+    rows, seeds = rows_and_seeds(parser, args, every_row, scale, scale.seeds)
 
     def write_published_page(wall_s: float, runs_done: int) -> None:
-        published, total_s = published_runs(args.publish, scale, rows, wall_s, runs_done)
+        # every row published there, not only this invocation's --rows: the page is the whole table's
+        published, total_s = published_runs(args.publish, scale, every_row, wall_s, runs_done)
         print(f"wrote {write_outputs(collect(published, headline=scale.headline), scale, args.publish, published, total_s)} from every published run "
               f"(seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
 
     if args.page_only:
-        check_page_only(parser, args.publish, rows)
+        check_page_only(parser, args.publish, every_row)
         write_published_page(0.0, 0)
         return
     out = args.out or REPO / "runs" / f"table1-{scale.name}"

@@ -70,6 +70,8 @@ class Study:
     reuse_needs_logs: tuple[str, ...] = ()
     # rows drawn together with seed bands (title, row ids), as the paper's Figs. 2-4 group Table 1's
     band_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # what a row changes among the knobs every scale sets (its YAML's would be overridden by the scale)
+    row_overrides: dict[str, dict] = field(default_factory=dict)
 
     @property
     def titles(self) -> tuple[tuple[str, str], ...]:
@@ -77,6 +79,10 @@ class Study:
 
     def config_files(self) -> dict[str, Path]:
         return {row: CONFIGS / path for row, _, path in self.rows}
+
+    def plan(self, scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...]) -> list[Run]:
+        """Every (row, seed) run of the study (``reproduce.plan`` with its YAMLs and row overrides)."""
+        return plan(scale, out, rows, seeds, self.config_files(), self.row_overrides)
 
     def at_scale(self, scale_name: str | None = None) -> Scale:
         """The reproduction scale (``asymrl.reproduce.SCALES``) with the study's overrides on top."""
@@ -99,11 +105,17 @@ STUDIES = {
         ("grpo_clip_higher", "GRPO w/ clip-higher", "table1/grpo_clip_higher.yaml"),
         ("grpo_80_20", "GRPO w/ 80/20 (top-20% entropy tokens)", "entropy_controls/grpo_80_20.yaml"),
         ("grpo_dynamic_sampling", "GRPO w/ dynamic sampling", "entropy_controls/grpo_dynamic_sampling.yaml"),
+        ("grpo_22_prompts", "GRPO w/ 22 prompts a step", "table1/grpo.yaml"),
         ("gspo", "GSPO", "entropy_controls/gspo.yaml"),
     ), scale="paths", seeds=(0, 1, 2),
         band_groups=(("the advantage's two signs", ("grpo", "asymgrpo", "asymgrpo_adaptive")),
                      ("the policy loss", ("grpo", "grpo_clip_cov", "grpo_kl_cov", "grpo_clip_higher", "gspo")),
-                     ("entropy bonus, 80/20, dynamic sampling", ("grpo", "grpo_entropy_reg", "grpo_80_20", "grpo_dynamic_sampling")))),
+                     ("entropy bonus, 80/20, dynamic sampling, 22 prompts", ("grpo", "grpo_entropy_reg", "grpo_80_20", "grpo_dynamic_sampling",
+                                                                 "grpo_22_prompts"))),
+        # Dynamic sampling draws rounds of 8 prompts until its 8 groups have mixed rewards: 2.63 rounds
+        # a step in the collapse regime (docs/entropy_controls_collapse.md), ~21 prompts' rollouts. GRPO
+        # given as many rollouts a step: 22 prompts (two optimizer steps of 11, as every row takes two).
+        row_overrides={"grpo_22_prompts": {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11}}),
     # Each estimator with its paper's published defaults, never tuned here (configs/estimators/).
     "estimators": Study("estimators", "Advantage estimators side by side", BASE_AND_REFERENCES + (
         ("reinforce", "REINFORCE (+1 / -1)", "table1/reinforce.yaml"),
@@ -345,20 +357,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     study = STUDIES[args.study]
     scale = study.at_scale(args.scale)
-    rows, seeds = rows_and_seeds(parser, args, [row for row, _ in study.titles], scale, study.seeds)
+    every_row = [row for row, _ in study.titles]
+    rows, seeds = rows_and_seeds(parser, args, every_row, scale, study.seeds)
 
     def write_published_page(wall_s: float, runs_done: int, linked: list[str]) -> None:
-        published, total_s = published_runs(args.publish, scale, rows, wall_s, runs_done, config_files=study.config_files())
+        # every row published there, not only this invocation's --rows: the page is the whole study's
+        published, total_s = published_runs(args.publish, scale, every_row, wall_s, runs_done, study.config_files(), study.row_overrides)
         page = write_report(study, scale, study_results(published, scale.headline), published, args.publish, total_s, linked)
         print(f"published page: {page} (seeds {', '.join(map(str, sorted({run.seed for run in published})))})")
 
     if args.page_only:
-        check_page_only(parser, args.publish, rows)
+        check_page_only(parser, args.publish, every_row)
         write_published_page(0.0, 0, [])
         return
     out = (args.out or REPO / "runs" / f"{study.name}-{scale.name}").resolve()
     parallel = args.parallel or scale.parallel
-    runs = plan(scale, out, rows, seeds, study.config_files())
+    runs = study.plan(scale, out, rows, seeds)
     out.mkdir(parents=True, exist_ok=True)
     linked = link_reusable(runs, args.reuse.resolve(), study.reuse_needs_logs) if args.reuse else []
     todo = [run for run in runs if not run.done]
