@@ -34,7 +34,7 @@ def test_each_method_is_its_reference_with_only_its_switch_changed(tmp_path):
     assert changes("grpo_80_20", "grpo") == {"algorithm.top_entropy_quantile": 0.2}
     assert changes("grpo_dynamic_sampling", "grpo") == {"algorithm.dynamic_sampling": True}
     # the batch is a knob every scale sets: the row's own value comes after the scale's
-    assert changes("grpo_22_prompts", "grpo") == {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11}
+    assert changes("grpo_22_prompts", "grpo") == {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11, "train.micro_batch_size": 44}
     assert changes("gspo", "grpo") == {"algorithm.policy_loss": "gspo", "algorithm.loss_agg": "seq-mean-token-mean"}
     assert changes("grpo_entropy_reg", "grpo") == {"algorithm.entropy_coef": 3e-3}
     assert changes("grpo_clip_higher", "grpo") == {"algorithm.eps_high": 0.28}
@@ -251,3 +251,19 @@ def test_the_rollout_rounds_a_step_drew_are_summarised_and_published(tmp_path, m
     assert header.endswith("| grad. share of positives | rollout rounds per step |")
     assert next(line for line in diagnostics.splitlines() if line.startswith("| GRPO w/ dynamic sampling")).endswith("| — | 2.25 |")
     assert next(line for line in diagnostics.splitlines() if line.startswith("| GRPO |")).endswith("| — | — |")
+
+
+def test_a_row_whose_batch_cannot_be_split_stops_the_invocation_before_any_run(tmp_path, monkeypatch):
+    """A row override that breaks the batch shapes (micro-batches that do not divide a mini-batch) is
+    refused when the invocation is planned, naming the knob, not when that run's turn comes."""
+    from asymrl import reproduce
+
+    monkeypatch.setattr(reproduce, "execute", lambda *args: pytest.fail("a run started"))
+    broken = dataclasses.replace(study, row_overrides={"grpo_22_prompts": {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11}})
+    with pytest.raises(reproduce.ConfigError, match=r"train.micro_batch_size \(32\) must divide .* 88"):
+        broken.plan(SCALE, tmp_path, ["grpo", "grpo_22_prompts"], (0,))
+    monkeypatch.setitem(side_by_side.STUDIES, "entropy_controls", broken)
+    with pytest.raises(SystemExit):
+        side_by_side.main(["--study", "entropy_controls", "--rows", "grpo_22_prompts", "--seeds", "0", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    assert [run.config.train.micro_batch_size for run in study.plan(SCALE, tmp_path, ["grpo_22_prompts"], (0,))] == [44]

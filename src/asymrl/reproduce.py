@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from asymrl.config import Config, ConfigError, build_config, load_yaml, parse_override
+from asymrl.config import Config, ConfigError, build_config, check_world_size, load_yaml, parse_override
 from asymrl.metrics import all_summaries
 from asymrl.provenance import provenance
 from asymrl.table1 import AVG_AT_K, BENCHMARKS, ROWS, assemble, mean_and_std, qualitative_findings, run_statistics, to_csv, to_latex, to_markdown
@@ -269,11 +269,14 @@ def plan(scale: Scale, out: Path, rows: list[str], seeds: tuple[int, ...], confi
          row_overrides: dict[str, dict] | None = None) -> list[Run]:
     """Every (row, seed) run, seed by seed: an invocation stopped part-way leaves every row with its
     first seeds rather than some rows with all of them and others with none. ``config_files`` names
-    the YAML of rows that are not Table 1's, ``row_overrides`` what a row sets on top of the scale."""
+    the YAML of rows that are not Table 1's, ``row_overrides`` what a row sets on top of the scale.
+    Raises ConfigError for a run that cannot start."""
     runs = []
     for seed in seeds:
         for row in rows:
             config = build_config(row_values(row, scale, seed, out, (config_files or {}).get(row), (row_overrides or {}).get(row)))
+            if scale.launcher[:1] == ("{python}",):  # one process: its batch shapes are checked here, not when its turn comes
+                check_world_size(config, 1)
             wide = scale.pass_at_k_wide is not None and (scale.wide_every_seed or seed == seeds[0])
             final = scale.evaluate_final and config.train.total_steps != 0
             runs.append(Run(row, seed, config, Path(config.train.output_dir), wide, final))

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asymrl.config import build_config, load_yaml
+from asymrl.config import ConfigError, build_config, load_yaml
 from asymrl.metrics import Summary
 from asymrl.provenance import provenance
 from asymrl.reproduce import (REPO, SCALES, Run, Scale, check_page_only, collect, diagnostics_markdown, pass_at_k_markdown, plan, published_runs,
@@ -114,8 +114,9 @@ STUDIES = {
                                                                  "grpo_22_prompts"))),
         # Dynamic sampling draws rounds of 8 prompts until its 8 groups have mixed rewards: 2.63 rounds
         # a step in the collapse regime (docs/entropy_controls_collapse.md), ~21 prompts' rollouts. GRPO
-        # given as many rollouts a step: 22 prompts (two optimizer steps of 11, as every row takes two).
-        row_overrides={"grpo_22_prompts": {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11}}),
+        # given as many rollouts a step: 22 prompts (two optimizer steps of 11, as every row takes two),
+        # in micro-batches of 44 rollouts, which divide a mini-batch's 88 (the scale's 32 do not).
+        row_overrides={"grpo_22_prompts": {"train.prompts_per_step": 22, "train.mini_batch_prompts": 11, "train.micro_batch_size": 44}}),
     # Each estimator with its paper's published defaults, never tuned here (configs/estimators/).
     "estimators": Study("estimators", "Advantage estimators side by side", BASE_AND_REFERENCES + (
         ("reinforce", "REINFORCE (+1 / -1)", "table1/reinforce.yaml"),
@@ -372,7 +373,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = (args.out or REPO / "runs" / f"{study.name}-{scale.name}").resolve()
     parallel = args.parallel or scale.parallel
-    runs = study.plan(scale, out, rows, seeds)
+    try:
+        runs = study.plan(scale, out, rows, seeds)
+    except ConfigError as error:
+        parser.error(f"{study.name} at scale {scale.name}: {error}")
     out.mkdir(parents=True, exist_ok=True)
     linked = link_reusable(runs, args.reuse.resolve(), study.reuse_needs_logs) if args.reuse else []
     todo = [run for run in runs if not run.done]
@@ -381,10 +385,11 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     on_done = publisher(runs, args.publish, extra_summaries=STUDY_SUMMARIES) if args.publish else None
     failures = run_all(todo, scale, parallel, [], desc=f"{study.name} runs", on_done=on_done) if todo else []
-    wall_s = record_invocation(out, time.time() - started, len(todo))
+    runs_done = len(todo) - len(failures)  # a failed run trained nothing to count
+    wall_s = record_invocation(out, time.time() - started, runs_done)
     print(f"report: {write_report(study, scale, study_results(runs, scale.headline), runs, out, wall_s, linked)}")
     if args.publish:
-        write_published_page(time.time() - started, len(todo), linked)
+        write_published_page(time.time() - started, runs_done, linked)
     if failures:
         raise SystemExit("failed runs:\n" + "\n".join(f"  {run.name}: {error}" for run, error in failures))
 
