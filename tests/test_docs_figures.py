@@ -614,9 +614,10 @@ def test_table1_collapse_page_matches_its_results():
            min(final.values()), max(final.values()), first["grpo"], final["grpo"], -100 * (1 - final["grpo"] / first["grpo"]))
     fall = {r: 100 * (1 - final[r] / first[r]) for r in trained}
     least = sorted(trained, key=fall.get)[:2]
-    assert sorted(least) == ["ent_increase", "passk"] and round(fall["passk"]) == round(fall["ent_increase"])
+    assert sorted(least) == ["ent_increase", "passk"]
     rest = [fall[r] for r in trained if r not in least]
-    expect(text, "a fall\n  of {}-{}% in every row but Pass@K training and EntIncrease ({}%)", min(rest), max(rest), fall["passk"])
+    expect(text, "a fall\n  of {}-{}% in every row but Pass@K training and EntIncrease ({}% and {}%)", min(rest), max(rest), fall["passk"],
+           fall["ent_increase"])
     expect(text, "from the base policy's {} ± {}% to {}-{}%", *mean_std(scores(results, "base")), min(means[r] for r in trained),
            max(means[r] for r in trained))
     wide = {row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]) for row in rows}
@@ -657,18 +658,18 @@ def test_table1_collapse_page_matches_its_results():
     # Power: the seed spread of every trained row, pooled.
     sds = {r: statistics.stdev(scores(results, r)) for r in trained}
     widest = max(sds, key=sds.get)
-    assert widest == "dr_grpo"
-    expect(text, "ranges over rows from {} to {} points\n(Dr.GRPO's three seeds: {}%, {}% and {}%)", min(sds.values()), max(sds.values()),
-           *scores(results, "dr_grpo"))
-    expect(text, "pooled over the {} trained rows ({} degrees of\nfreedom) it is **{} points**", len(trained),
+    assert widest == "ent_decrease"
+    expect(text, "ranges over rows from {} to {} points\n(EntDecrease's four seeds: {}%, {}%, {}% and {}%)", min(sds.values()), max(sds.values()),
+           *scores(results, "ent_decrease"))
+    expect(text, "pooled over the {} trained rows ({} degrees\nof freedom) it is **{} points**", len(trained),
            sum(len(scores(results, r)) - 1 for r in trained), pooled)
     per = [pooled * math.sqrt(2 / n) for n in (3, 4, 12)]
     expect(text, "is\n{} at 3 seeds a row, {} at 4 and {} at 12: a difference must exceed about {}, {} and {}\npoints", *per, *(2 * p for p in per))
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
     sittings = [entry for entry in invocations("docs/table1_collapse") if entry["runs_done"]]
-    expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min, and seed 2 {} min", sittings[0]["wall_s"] / 60,
-           sittings[0]["runs_done"], sittings[1]["runs_done"], sittings[1]["wall_s"] / 60, sittings[2]["wall_s"] / 60)
-    assert [entry["runs_done"] for entry in sittings] == [8, 15, 15]
+    expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min, seed 2 {} min and seed 3 {} min", sittings[0]["wall_s"] / 60,
+           sittings[0]["runs_done"], sittings[1]["runs_done"], *(entry["wall_s"] / 60 for entry in sittings[1:]))
+    assert [entry["runs_done"] for entry in sittings] == [8, 15, 15, 15]
 
 
 def test_readme_summary_of_table1_in_the_regime_matches_its_results():
