@@ -7,7 +7,8 @@ estimators`` (every published way to weight positive and negative rollouts).
 
 A study (``STUDIES``) is its rows, each a YAML (``configs/table1/`` for the rows that are Table 1's,
 ``configs/entropy_controls/`` and ``configs/estimators/`` for the others) that differs from GRPO or
-AsymGRPO by its own switch only, under one of ``asymrl.reproduce``'s scales (``paths``: 150 steps;
+AsymGRPO by its own switch only (a switch among the knobs every scale sets, such as the batch, is the
+study's ``row_overrides``, applied after the scale), under one of ``asymrl.reproduce``'s scales (``paths``: 150 steps;
 ``collapse``: the regime where GRPO's entropy collapses), plus the sign-split gradient norms every 10
 steps. Training, resuming and evaluation are ``asymrl.reproduce``'s: re-running the command only does
 what is missing. Every method is compared with GRPO, and called above or below it only beyond twice
@@ -110,8 +111,8 @@ STUDIES = {
     ), scale="paths", seeds=(0, 1, 2),
         band_groups=(("the advantage's two signs", ("grpo", "asymgrpo", "asymgrpo_adaptive")),
                      ("the policy loss", ("grpo", "grpo_clip_cov", "grpo_kl_cov", "grpo_clip_higher", "gspo")),
-                     ("entropy bonus, 80/20, dynamic sampling, 22 prompts", ("grpo", "grpo_entropy_reg", "grpo_80_20", "grpo_dynamic_sampling",
-                                                                 "grpo_22_prompts"))),
+                     ("entropy bonus, 80/20, dynamic sampling, 22 prompts",
+                      ("grpo", "grpo_entropy_reg", "grpo_80_20", "grpo_dynamic_sampling", "grpo_22_prompts"))),
         # Dynamic sampling draws rounds of 8 prompts until its 8 groups have mixed rewards: 2.63 rounds
         # a step in the collapse regime (docs/entropy_controls_collapse.md), ~21 prompts' rollouts. GRPO
         # given as many rollouts a step: 22 prompts (two optimizer steps of 11, as every row takes two),
