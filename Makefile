@@ -65,7 +65,8 @@ entropy-controls: install
 
 # The same study in the collapse regime, with Table 1's budget there: each invocation adds a seed
 # (the five Table 1 rows reused from `make reproduce-table1 SCALE=collapse` where it ran on this
-# machine, else trained: six new runs, ~30 minutes on 2 cores, or eleven) and publishes under
+# machine, else trained: seven new runs, ~40 minutes on 2 cores by estimate (the other six took 29-32
+# minutes a seed, the 22-prompt run ~19 minutes of one core), or twelve) and publishes under
 # docs/entropy_controls_collapse/.
 entropy-controls-collapse: install
 	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --scale collapse --reuse runs/table1-collapse --publish docs/entropy_controls_collapse $(ARGS)
