@@ -865,11 +865,12 @@ def test_entropy_controls_collapse_page_states_what_separates():
     assert len(rounds) == len(rows["grpo_dynamic_sampling"]["seeds"]) and all(1 < r <= 4 for r in rounds)
     expect(text, "at most 4 rounds: {}, {} and {} rounds a step on its\n  three seeds, so about {} times the rollouts", *rounds, statistics.mean(rounds))
     assert all(not diagnostic(results, row, "generation_rounds_mean") for row in trained if row != "grpo_dynamic_sampling")
-    # GRPO given as many rollouts a step: 22 prompts x 8 against the rounds' mean x 64
-    matched = side_by_side.STUDIES["entropy_controls"].row_overrides["grpo_22_prompts"]["train.prompts_per_step"]
-    group = 8
-    expect(text, "GRPO w/ 22 prompts a step draws {}\n  rollouts a step (dynamic sampling: {} x 64 = {} on average)", matched * group,
-           statistics.mean(rounds), statistics.mean(rounds) * 8 * group)
+    # GRPO given as many rollouts a step: its prompts x the group against the rounds' mean x a round's rollouts
+    study = side_by_side.STUDIES["entropy_controls"]
+    matched, sampled = (run.config for run in study.plan(study.at_scale("collapse"), ROOT / "runs", ["grpo_22_prompts", "grpo_dynamic_sampling"], (0,)))
+    per_round = sampled.train.prompts_per_step * sampled.rollout.group_size
+    expect(text, "GRPO w/ 22 prompts a step draws {}\n  rollouts a step (dynamic sampling: {} x {} = {} on average)",
+           matched.train.prompts_per_step * matched.rollout.group_size, statistics.mean(rounds), per_round, statistics.mean(rounds) * per_round)
     ours, theirs = scores(results, "grpo_22_prompts"), scores(results, "grpo_dynamic_sampling")
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) < 2 * standard_error(ours, theirs)
     expect(text, "Its test pass@1, {} ±\n  {}%, is dynamic sampling's within noise (+{} ± {})", *mean_std(ours),
