@@ -1,6 +1,6 @@
 """Helpers shared by several test files (no test file imports another): the small toy run the
-trainer tests use, run as a ``train.py`` process or as one step in this process, TensorBoard's view
-of a logged scalar, the lines a matplotlib figure plots, and what tests/conftest.py needs (the shared
+trainer tests use, run as a ``train.py`` process or as one step in this process, a finished
+reproduction run's folder, TensorBoard's view of a logged scalar, the lines a matplotlib figure plots, and what tests/conftest.py needs (the shared
 data's folder, the registries)."""
 
 from __future__ import annotations
@@ -168,3 +168,20 @@ def fixed_rollouts():
     response_mask = attention_mask * (positions >= prompt_length).long()
     advantages = torch.randn(ROWS, 1, generator=generator) * response_mask
     return RolloutBatch(input_ids * attention_mask, attention_mask, response_mask), advantages
+
+
+def fake_finished_run(directory: Path, steps: int = 100) -> None:
+    """A run folder as a finished paths-scale run leaves it (metrics, summary, evaluations), without training."""
+    directory.mkdir(parents=True)
+    records = [{"step": 0, "val/accuracy": 0.4}]
+    for step in range(1, steps + 1):
+        records.append({"step": step, "entropy/all": 0.3 - 0.002 * step, "groups/none_solved_frac": 0.2, "groups/all_solved_frac": 0.01 * step / 10,
+                        "reward/accuracy": 0.3 + 0.003 * step, "cov/p=0.500": 0.1, "time/step": 0.4,
+                        "actor/pg_loss": 0.5, **({"val/accuracy": 0.4 + step / 1000} if step % 50 == 0 else {}),
+                        **({"logp_increment/correct": 0.01} if step % 10 == 1 else {})})  # every 10 steps, as the trainer logs it
+    (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (directory / "summary.json").write_text(json.dumps({"steps": steps, "total_steps": steps, "wall_s": 12.5, "best_val_accuracy": 0.5,
+                                                        "best_step": 100, "run_dir": str(directory)}))
+    for folder, n, first in (("eval", 2, 0.3), ("eval_wide", 64, 0.3), ("eval_final", 2, 0.25)):
+        (directory / folder).mkdir()
+        (directory / folder / "summary.json").write_text(json.dumps({"data": "paths:test", "n": n, "pass_at_k": {"1": first, "2": 0.45}}))

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import plotted, record_figures
+from helpers import fake_finished_run, plotted, record_figures
 
 from asymrl import reproduce
 from asymrl.config import build_config, load_yaml
@@ -262,23 +262,6 @@ def test_pass_at_k_means_and_table():
     assert table.splitlines()[3] == "| GRPO | 30.0 ± 14.1 | 40.0 ± 14.1 |"
 
 
-def fake_finished_run(directory: Path, steps: int = 100) -> None:
-    """A run folder as a finished paths-scale run leaves it (metrics, summary, evaluations), without training."""
-    directory.mkdir(parents=True)
-    records = [{"step": 0, "val/accuracy": 0.4}]
-    for step in range(1, steps + 1):
-        records.append({"step": step, "entropy/all": 0.3 - 0.002 * step, "groups/none_solved_frac": 0.2, "groups/all_solved_frac": 0.01 * step / 10,
-                        "reward/accuracy": 0.3 + 0.003 * step, "cov/p=0.500": 0.1, "time/step": 0.4,
-                        "actor/pg_loss": 0.5, **({"val/accuracy": 0.4 + step / 1000} if step % 50 == 0 else {}),
-                        **({"logp_increment/correct": 0.01} if step % 10 == 1 else {})})  # every 10 steps, as the trainer logs it
-    (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (directory / "summary.json").write_text(json.dumps({"steps": steps, "total_steps": steps, "wall_s": 12.5, "best_val_accuracy": 0.5,
-                                                        "best_step": 100, "run_dir": str(directory)}))
-    for folder, n, first in (("eval", 2, 0.3), ("eval_wide", 64, 0.3), ("eval_final", 2, 0.25)):
-        (directory / folder).mkdir()
-        (directory / folder / "summary.json").write_text(json.dumps({"data": "paths:test", "n": n, "pass_at_k": {"1": first, "2": 0.45}}))
-
-
 def test_a_published_run_reads_like_the_run_itself(tmp_path):
     """publish_run keeps what the page needs, at a size to commit: the page built from the published
     folder has the run's statistics at full resolution and the same evaluations."""
@@ -287,7 +270,12 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     fake_finished_run(run.directory)
     target = reproduce.publish_run(run, tmp_path / "published", covariance_steps=40)
     assert target == tmp_path / "published" / "grpo" / "seed3"
-    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "statistics.json"] + ["summary.json"] * 4
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["metrics.jsonl", "row.yaml", "statistics.json"] + ["summary.json"] * 4
+    # the config it trained with, less the machine's path: what a study compares before reusing it
+    recorded = build_config(load_yaml(target / "row.yaml"))
+    assert recorded.train.output_dir == "grpo/seed3" and str(tmp_path) not in (target / "row.yaml").read_text()
+    assert dataclasses.replace(recorded.train, output_dir="") == dataclasses.replace(run.config.train, output_dir="")
+    assert recorded.to_dict()["algorithm"] == run.config.to_dict()["algorithm"]
     thinned = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
     # every step up to the covariance window, then every 5th, and every step with a validation or a
     # log-prob increment (steps 41, 51, ...: none a multiple of 5); no time/* or loss
@@ -305,6 +293,10 @@ def test_a_published_run_reads_like_the_run_itself(tmp_path):
     headed_by_final = reproduce.collect([published], headline="final")["grpo"]
     assert headed_by_final["scores"] == {"paths:test": [25.0]} and headed_by_final["scores_best"] == {"paths:test": [30.0]}
     assert reproduce.SCALES["collapse"].headline == "final" and reproduce.SCALES["paths"].headline == "best"
+    # published again (another page reusing it): copied as it is, not thinned a second time
+    again = reproduce.publish_run(published, tmp_path / "other_page", covariance_steps=40)
+    assert sorted(p.relative_to(again) for p in again.rglob("*")) == sorted(p.relative_to(target) for p in target.rglob("*"))
+    assert all((again / p.relative_to(target)).read_bytes() == p.read_bytes() for p in target.rglob("*") if p.is_file())
 
 
 def test_an_invocation_adds_whole_seeds_after_the_published_ones(tmp_path):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
-from helpers import plotted, record_figures
+from helpers import fake_finished_run, plotted, record_figures
 
-from asymrl import side_by_side
+from asymrl import reproduce, side_by_side
 from asymrl.config import _flatten, all_keys, build_config, mapping_keys
 from asymrl.reproduce import row_values
 
@@ -81,6 +82,28 @@ def test_a_finished_table1_run_of_the_same_training_config_is_linked_not_another
     assert side_by_side.link_reusable(runs_needing, reuse, ("sign_grad_norm_every",)) == []
     assert side_by_side.STUDIES["estimators"].reuse_needs_logs == ("sign_grad_norm_every",)
     assert side_by_side.STUDIES["entropy_controls"].reuse_needs_logs == ()
+
+
+def test_a_run_published_by_table1_is_reused_on_any_machine(tmp_path):
+    """Table 1's published runs (``make reproduce-table1 SCALE=collapse``, committed under docs/) carry
+    their config, so a study reuses them on a fresh clone, where Table 1's run folders are not; the
+    study publishes the reused run as Table 1 published it."""
+    collapse = study.at_scale("collapse")
+    (table1_run,) = reproduce.plan(collapse, tmp_path / "table1", ["grpo"], (3,))
+    fake_finished_run(table1_run.directory, steps=collapse.steps)
+    published = tmp_path / "docs" / "table1"
+    reproduce.publish_run(table1_run, published, covariance_steps=40)
+    shutil.rmtree(tmp_path / "table1")  # a fresh clone: only the published folder
+
+    runs = study.plan(collapse, tmp_path / "study", ["grpo", "asymgrpo"], (3,))
+    assert side_by_side.link_reusable(runs, published) == ["grpo/seed3"]
+    grpo, asymgrpo = runs
+    assert grpo.done and not asymgrpo.done
+    reproduce.publisher(runs, tmp_path / "page")  # publishes what is finished at once
+    copied = tmp_path / "page" / "runs" / "grpo" / "seed3"
+    assert sorted(p.relative_to(copied) for p in copied.rglob("*")) == sorted(p.relative_to(published / "grpo" / "seed3")
+                                                                           for p in (published / "grpo" / "seed3").rglob("*"))
+    assert (copied / "statistics.json").read_bytes() == (published / "grpo" / "seed3" / "statistics.json").read_bytes()
 
 
 def test_against_reference_by_hand():

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
+import yaml
 
 from asymrl.config import Config, ConfigError, build_config, check_world_size, load_yaml, parse_override
 from asymrl.metrics import all_summaries
@@ -480,7 +481,7 @@ SPARSE_METRICS = ("val/", "logp_increment/", "actor/sign/grad_")
 
 def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5, extra_summaries: tuple = ()) -> Path:
     """Copy what a finished run's page needs, not its checkpoints, to ``published/<row>/seed<k>/``, a
-    folder ``collect`` reads like the run's own: summary.json, each evaluation's summary.json,
+    folder ``collect`` reads like the run's own: row.yaml (its config), summary.json, each evaluation's summary.json,
     statistics.json (the run statistics at full resolution) and metrics.jsonl thinned to
     ``PUBLISHED_METRICS`` at every ``every``-th step, every step up to ``covariance_steps`` (the
     covariance figure's window) and, at other steps, what ``SPARSE_METRICS`` logged there; values to 6
@@ -489,7 +490,13 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
     from asymrl.metrics import read_metrics
 
     target = published / run.row / f"seed{run.seed}"
+    if (run.directory / "statistics.json").is_file():
+        # already a published run (reused from another page's folder): its metrics are thinned and
+        # its statistics are the full-resolution ones, so it is copied as it is
+        shutil.copytree(run.directory, target, dirs_exist_ok=True)
+        return target
     target.mkdir(parents=True, exist_ok=True)
+    write_published_config(run, target)
     summary = json.loads((run.directory / "summary.json").read_text())
     summary.pop("run_dir", None)
     (target / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -509,6 +516,15 @@ def publish_run(run: Run, published: Path, covariance_steps: int, every: int = 5
                 continue
             handle.write(json.dumps({"step": step, **kept}) + "\n")
     return target
+
+
+def write_published_config(run: Run, target: Path) -> None:
+    """``target/row.yaml``: the config ``run`` trains with, its output folder named relative to the
+    published folder (not the machine's path), so that a study can reuse the published run
+    (``side_by_side --reuse``) on any clone."""
+    tree = run.config.to_dict()
+    tree["train"]["output_dir"] = f"{run.row}/seed{run.seed}"
+    (target / "row.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
 
 
 def published_seeds(published: Path, rows: list[str]) -> tuple[set[int], set[int]]:

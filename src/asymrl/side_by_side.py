@@ -14,8 +14,9 @@ steps. Training, resuming and evaluation are ``asymrl.reproduce``'s: re-running 
 what is missing. Every method is compared with GRPO, and called above or below it only beyond twice
 the standard error of the difference over seeds.
 
-With ``--reuse DIR`` a finished run of a Table 1 row in ``DIR`` (``make reproduce-table1``) is linked
-instead of trained again, when its config equals this study's apart from the ``log.*`` knobs (what is
+With ``--reuse DIR`` a finished run of a Table 1 row in ``DIR`` (``make reproduce-table1``'s output
+folder, or the ``runs`` folder it published with ``--publish``, which holds each run's config and
+travels with the repository) is linked instead of trained again, when its config equals this study's apart from the ``log.*`` knobs (what is
 logged, not what is trained: the sign-split gradient norms are not in those runs), but those the study
 needs (``Study.reuse_needs_logs``: the estimators study compares the gradient norms, so it reuses
 nothing from Table 1). With
@@ -349,8 +350,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="default: runs/<study>-<scale>")
     parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the study's, or with --publish the next ones)")
     parser.add_argument("--rows", default="", help="comma-separated row ids (default: all)")
-    parser.add_argument("--reuse", type=Path, default=None, help="a `make reproduce-table1` output at the same scale whose "
-                        "finished runs of the same config are linked instead of trained again")
+    parser.add_argument("--reuse", type=Path, default=None, help="a `make reproduce-table1` output (or its published "
+                        "runs folder) at the same scale whose finished runs of the same config are linked instead of trained again")
     parser.add_argument("--publish", type=Path, default=None, help="copy finished runs' results under DIR/runs and build the "
                         "page in DIR from every run published there")
     parser.add_argument("--parallel", type=int, default=None, help="runs at a time (default: the scale's)")
