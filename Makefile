@@ -51,7 +51,7 @@ toy-report: install
 # finished runs and resumes interrupted ones. SCALE=paper (Qwen3-4B, GPUs; prints the estimated
 # GPU-hours first), small (embedded small policy, one GPU), tiny (embedded tiny policy, 2 CPU cores),
 # paths (the exploration testbed, 150 steps), collapse (the testbed in its entropy-collapse regime:
-# each invocation adds a seed to every row, 61-68 minutes on 2 cores, and publishes each run as it finishes
+# each invocation adds a seed to every row, 55-68 minutes on 2 cores, and publishes each run as it finishes
 # under docs/table1_collapse/, whose page is rebuilt from all published seeds).
 SCALE ?= paper
 PUBLISH_collapse := --publish docs/table1_collapse

@@ -179,8 +179,8 @@ SCALES: dict[str, Scale] = {
         name="collapse", overrides=_COLLAPSE, steps=800, seeds=(0, 1, 2, 3), benchmarks=("paths:test",), samples={},
         pass_at_k_n=4, pass_at_k_wide=(64, 200), wide_every_seed=True, evaluate_final=True,
         # One seed a sitting: 14 trained runs of ~9-10 minutes each (training and 3 evaluations, one
-        # thread), 2 at a time: 68 minutes measured on 2 cores (docs/table1_collapse.md); two seeds
-        # (~2.3 h) would not fit the 2 hours a sitting has.
+        # thread), 2 at a time: 55-68 minutes measured on 2 cores (docs/table1_collapse.md); two seeds
+        # (~2-2.3 h) would not fit the 2 hours a sitting has.
         seeds_per_invocation=1,
         # The last step's policy heads the table: on 4 GRPO seeds of the sweep its test pass@1 varied
         # less across seeds than best/'s (docs/collapse_regime.md); best/ stays beside it.
