@@ -936,6 +936,10 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "pass@64\n  above GRPO's ({} against {}%; +{} ± {}), more entropy over the last 10 steps (+{} ± {})", wide["asymgrpo"], wide["grpo"],
            c["difference"], c["noise"], _comparison(results, "asymgrpo", "entropy (last 10 steps)")["difference"],
            _comparison(results, "asymgrpo", "entropy (last 10 steps)")["noise"])
+    table1 = load(COLLAPSE)
+    assert len(table1["rows"]["grpo"]["seeds"]) == len(rows["grpo"]["seeds"]) + 1
+    expect(text, "on its five, AsymGRPO's gain in pass@1 is\n  +{} ± {}", statistics.mean(scores(table1, "asymgrpo")) - statistics.mean(scores(table1, "grpo")),
+           standard_error(scores(table1, "asymgrpo"), scores(table1, "grpo")))
     for row in ("grpo_clip_cov", "gspo", "grpo_80_20"):
         assert verdict(row, "entropy (mean)") == "above" and verdict(row, "test pass@1") == verdict(row, "test pass@k, largest k") == "within noise"
     expect(text, "+{}, +{} and +{} over GRPO's mean entropy ({})", *(_comparison(results, row, "entropy (mean)")["difference"]
@@ -991,7 +995,10 @@ def test_readme_summary_of_the_entropy_controls_in_the_regime_matches_its_result
            statistics.mean(ours) - statistics.mean(theirs), standard_error(ours, theirs))
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) < 2 * standard_error(ours, theirs)
     assert _comparison(results, "asymgrpo", "test pass@1")["verdict"] == "above"
-    expect(text, "AsymGRPO gains {}\npoints (Table 1's runs)", _comparison(results, "asymgrpo", "test pass@1")["difference"])
+    table1 = load(COLLAPSE)
+    expect(text, "AsymGRPO gains {}\npoints (Table 1's runs; {} with Table 1's fifth seed added", _comparison(results, "asymgrpo", "test pass@1")["difference"],
+           statistics.mean(scores(table1, "asymgrpo")) - statistics.mean(scores(table1, "grpo")))
+    assert len(table1["rows"]["grpo"]["seeds"]) == 5
     assert _comparison(results, "asymgrpo_adaptive", "test pass@1")["verdict"] == "within noise"
     expect(text, "is within noise of it on three and four (+{} points), and has the most entropy at\nthe end ({}) and the highest pass@64 ({}%)",
            _comparison(results, "asymgrpo_adaptive", "test pass@1")["difference"], mean("asymgrpo_adaptive", "entropy_final"), wide("asymgrpo_adaptive"))
