@@ -20,12 +20,16 @@ from pathlib import Path
 
 import torch
 
+from asymrl.side_by_side import STUDIES
 from common import provenance, results_dir  # benchmarks/common.py, beside this script
 
 VARIANTS = {
     "default": {},
     "segments_1": {"rollout.transformers.segments": 1},
     "packing": {"train.packing": True},
+    # the entropy controls' GRPO w/ 22 prompts a step: what a larger batch costs a step, for the
+    # power per CPU-second of prompts per step against seeds (docs/collapse_regime.md, "Power")
+    "prompts_22": STUDIES["entropy_controls"].row_overrides["grpo_22_prompts"],
 }
 
 

@@ -582,6 +582,41 @@ def test_the_regime_page_matches_its_runs():
                2 * sd * math.sqrt(2 / 4))
 
 
+def test_the_regime_page_throughput_and_batch_power_match_their_files():
+    whole = page("docs/collapse_regime.md")
+    bench = load("benchmarks/results/testbed_step_cpu.json")
+    default = bench["runs"]["default"]
+    wall = bench["median_wall_per_step_s"]["default"]
+    phase = lambda name: statistics.mean(run["phases_median_s"][name] for run in default)  # noqa: E731
+    text = whole[whole.index("## Lab throughput"):]
+    expect(text, "**{} s per step**, of which the PPO update {} s ({}%),\ngeneration {} s ({}%), the old-log-prob pass {} s ({}%)", wall,
+           phase("update"), 100 * phase("update") / wall, phase("generate"), 100 * phase("generate") / wall, phase("logprob"), 100 * phase("logprob") / wall)
+    validation = sorted(run["validation_500_greedy_s"] for run in default)
+    expect(text, "500 problems {}-{} s", validation[0], validation[-1])
+    rates = bench["arithmetic"]
+    expect(text, "backward runs at {} GFLOP/s, against {} GFLOP/s", rates["update_gflop_per_s"], rates["matmul_gflop_per_s"])
+    expect(text, "would take ~{} s of its {} s", 2.8 / rates["update_gflop_per_s"], phase("generate"))
+    expect(text, "four segments {}x, packing {}x", bench["speedup_over_default"]["segments_1"], bench["speedup_over_default"]["packing"])
+    at_matmul_rate = phase("update") * rates["update_gflop_per_s"] / rates["matmul_gflop_per_s"]
+    ceiling = wall / (wall - (phase("update") - at_matmul_rate) - (phase("generate") - 2.8 / rates["update_gflop_per_s"]))
+    expect(text, "is about {}x by\nthis run's rates", ceiling)
+    # a larger batch against more seeds at equal CPU time
+    text = whole[whole.index("### A larger batch or more seeds"):]
+    cost = bench["median_wall_per_step_s"]["prompts_22"] / wall
+    expect(text, "costs {} times one of 8 ({} against {} s", cost, bench["median_wall_per_step_s"]["prompts_22"], wall)
+    expect(text, "by more than the square root of that, {} times", math.sqrt(cost))
+    controls, table1 = load(CONTROLS_COLLAPSE), load(COLLAPSE)
+    assert len(controls["rows"]["grpo_22_prompts"]["seeds"]) == 4 and len(table1["rows"]["grpo"]["seeds"]) == 5
+    sd22, sd8, sd8_table1 = (statistics.stdev(scores(r, row)) for r, row in ((controls, "grpo_22_prompts"), (controls, "grpo"), (table1, "grpo")))
+    assert sd22 > sd8 / math.sqrt(cost) and sd22 > sd8_table1 / math.sqrt(cost)  # "It is not"
+    expect(text, "seed sd is {} at\n22 prompts (4 seeds) against {} at 8 on the same seeds ({} on Table 1's five)", sd22, sd8, sd8_table1)
+    expect(text, "about {} against {}-{} (sd x sqrt(cost))", sd22 * math.sqrt(cost), sd8, sd8_table1)
+    first_three = statistics.stdev(scores(controls, "grpo_22_prompts")[:3])
+    expect(text, "(GRPO's went from {} to {} with a fifth seed, the 22-prompt\nrow's from {} to {} with a fourth)",
+           statistics.stdev(scores(table1, "grpo")[:4]), sd8_table1, first_three, sd22)
+    expect(text, "{}% test pass@1 against GRPO's {}%", statistics.mean(scores(controls, "grpo_22_prompts")), statistics.mean(scores(controls, "grpo")))
+
+
 def test_the_regime_page_table_is_the_sweeps():
     table = page("docs/collapse_regime/sweep_table.md")
     assert table[: table.index("\n### Seed spread")].strip() in page("docs/collapse_regime.md")
