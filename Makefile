@@ -66,8 +66,8 @@ entropy-controls: install
 # The same study in the collapse regime, with Table 1's budget there: each invocation adds a seed
 # and publishes under docs/entropy_controls_collapse/. The five rows that are Table 1's are reused from
 # the runs `make reproduce-table1 SCALE=collapse` published under docs/table1_collapse/runs (on any
-# clone) where that seed is there, else trained: seven new runs, ~40 minutes on 2 cores by estimate
-# (the other six took 29-32 minutes a seed, the 22-prompt run ~19 minutes of one core), or twelve.
+# clone) where that seed is there, else trained: seven new runs, 33 minutes measured on 2 cores
+# (seed 3), or twelve.
 entropy-controls-collapse: install
 	$(BIN)/python -m asymrl.side_by_side --study entropy_controls --scale collapse --reuse docs/table1_collapse/runs --publish docs/entropy_controls_collapse $(ARGS)
 
