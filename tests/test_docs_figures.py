@@ -712,6 +712,12 @@ def test_table1_collapse_page_matches_its_results():
     expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min, seed 2 {} min, seed 3 {} min and seed 4\n{} min",
            sittings[0]["wall_s"] / 60, sittings[0]["runs_done"], sittings[1]["runs_done"], *(entry["wall_s"] / 60 for entry in sittings[1:]))
     assert [entry["runs_done"] for entry in sittings] == [8, 15, 15, 15, 15]
+    # seed 4 on another CPU: a rerun there of a published run is another trajectory
+    rerun = load("docs/table1_collapse/cross_cpu_rerun.json")
+    assert rerun["machine"]["cpu"] == results["provenance"]["machine"]["cpu"] != "AMD EPYC"
+    assert rerun["first_difference"]["step"] == 1 and rerun["values_differing"] > 0
+    expect(text, "same\ntraining accuracy at every logged step up to step {}", rerun["first_step_reward_accuracy_differs"] - 1)
+    expect(text, "(greedy\nvalidation at step 100: {}% against {}%)", 100 * rerun["val_accuracy"]["100"]["rerun"], 100 * rerun["val_accuracy"]["100"]["published"])
     whole = [entry["wall_s"] / 60 for entry in sittings[1:]]
     expect(text, "(`make reproduce-table1 SCALE=collapse`, {}-{} minutes on 2 cores)", min(whole), max(whole))
 
@@ -865,7 +871,7 @@ def test_entropy_controls_collapse_page_tables_are_the_studys_from_its_results()
     assert side_by_side.comparisons_markdown(study, results["comparisons"]) in text
     trained = [entry for entry in invocations("docs/entropy_controls_collapse") if entry["runs_done"]]
     assert [entry["runs_done"] for entry in trained] == [6, 6, 6, 3, 7]
-    expect(text, "seed 0 took {} min,\nseed 1 {} min, seed 2 {} min (six methods each), seed 3 {} min (seven", *(entry["wall_s"] / 60 for entry in trained[:3]),
+    expect(text, "seed 0 took {} min,\nseed 1 {} min, seed 2 {} min (six methods each) on a 2-core AMD EPYC, seed 3 {} min (seven", *(entry["wall_s"] / 60 for entry in trained[:3]),
            trained[4]["wall_s"] / 60)
     expect(text, "--publish docs/entropy_controls_collapse`)\nof {} min: seeds 0 and 1 side by side", trained[3]["wall_s"] / 60)
     # Table 1's rows are its runs; the estimators study trains GRPO and AsymGRPO alike
