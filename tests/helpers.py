@@ -1,7 +1,7 @@
 """Helpers shared by several test files (no test file imports another): the small toy run the
 trainer tests use, run as a ``train.py`` process or as one step in this process, a finished
-reproduction run's folder, TensorBoard's view of a logged scalar, the lines a matplotlib figure plots, and what tests/conftest.py needs (the shared
-data's folder, the registries)."""
+reproduction run's folder, TensorBoard's view of a logged scalar, the lines a matplotlib figure
+plots, and what tests/conftest.py needs (the shared data's folder, the registries)."""
 
 from __future__ import annotations
 

@@ -16,10 +16,10 @@ the standard error of the difference over seeds.
 
 With ``--reuse DIR`` a finished run of a Table 1 row in ``DIR`` (``make reproduce-table1``'s output
 folder, or the ``runs`` folder it published with ``--publish``, which holds each run's config and
-travels with the repository) is linked instead of trained again, when its config equals this study's apart from the ``log.*`` knobs (what is
-logged, not what is trained: the sign-split gradient norms are not in those runs), but those the study
-needs (``Study.reuse_needs_logs``: the estimators study compares the gradient norms, so it reuses
-nothing from Table 1). With
+travels with the repository) is linked instead of trained again, when its config equals this
+study's apart from the ``log.*`` knobs (what is logged, not what is trained: the sign-split gradient
+norms are not in those runs), but those the study needs (``Study.reuse_needs_logs``: the estimators
+study compares the gradient norms, so it reuses nothing from Table 1). With
 ``--publish DIR`` each finished run's results (not its checkpoints) are copied under ``DIR/runs``
 (``reproduce.publish_run``) and the page is built there from every published run, so that it grows
 across sittings; without ``--seeds`` an invocation then adds the scale's next seeds, and
