@@ -35,11 +35,10 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
-import yaml
 
 from asymrl.config import Config, ConfigError, build_config, check_world_size, load_yaml, parse_override
 from asymrl.metrics import all_summaries
@@ -522,9 +521,8 @@ def write_published_config(run: Run, target: Path) -> None:
     """``target/row.yaml``: the config ``run`` trains with, its output folder named relative to the
     published folder (not the machine's path), so that a study can reuse the published run
     (``side_by_side --reuse``) on any clone."""
-    tree = run.config.to_dict()
-    tree["train"]["output_dir"] = f"{run.row}/seed{run.seed}"
-    (target / "row.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
+    relative = replace(run.config.train, output_dir=f"{run.row}/seed{run.seed}")
+    replace(run.config, train=relative).save(target / "row.yaml")
 
 
 def published_seeds(published: Path, rows: list[str]) -> tuple[set[int], set[int]]:
