@@ -103,6 +103,12 @@ def scores_by_seed(results: dict, row: str) -> dict[int, float]:
     return dict(zip(results["rows"][row]["seeds"], scores(results, row)))
 
 
+def first_seeds(results: dict, row: str, count: int) -> list[float]:
+    """A row's test pass@1 on seeds 0 to ``count`` - 1 (what a page said before its later seeds)."""
+    by_seed = scores_by_seed(results, row)
+    return [by_seed[seed] for seed in range(count)]
+
+
 def diagnostic(results: dict, row: str, key: str) -> list[float]:
     return [d[key] for d in results["rows"][row]["diagnostics"] if d.get(key) is not None]
 
@@ -612,8 +618,8 @@ def test_the_regime_page_throughput_and_batch_power_match_their_files():
     expect(text, "seed sd is {} at\n22 prompts against {} at 8 on the same five seeds", sd22, sd8)
     expect(text, "about\n{} against {} (sd x sqrt(cost))", sd22 * math.sqrt(cost), sd8)
     expect(text, "(GRPO's went from {} to {} with a fifth seed, the 22-prompt row's from {} on three to {}\non four)",
-           statistics.stdev(scores(table1, "grpo")[:4]), statistics.stdev(scores(table1, "grpo")), statistics.stdev(scores(controls, "grpo_22_prompts")[:3]),
-           statistics.stdev(scores(controls, "grpo_22_prompts")[:4]))
+           statistics.stdev(first_seeds(table1, "grpo", 4)), statistics.stdev(scores(table1, "grpo")), statistics.stdev(first_seeds(controls, "grpo_22_prompts", 3)),
+           statistics.stdev(first_seeds(controls, "grpo_22_prompts", 4)))
     expect(text, "{}% test pass@1 against GRPO's {}%", statistics.mean(scores(controls, "grpo_22_prompts")), statistics.mean(scores(controls, "grpo")))
 
 
@@ -669,7 +675,7 @@ def test_table1_collapse_page_matches_its_results():
     assert asym[0] > 2 * asym[1] and clip[0] > 2 * clip[1] and abs(sym[0]) <= 2 * sym[1]
     assert asym[0] < 2 * pooled_se and clip[0] < 2 * pooled_se  # "below twice the pooled one"
     # what the fifth seed changed: both gains were larger on seeds 0-3, and its GRPO run is GRPO's best
-    first_four = {row: [scores_by_seed(results, row)[seed] for seed in range(4)] for row in ("grpo", "asymgrpo", "asymgrpo_clip_higher")}
+    first_four = {row: first_seeds(results, row, 4) for row in ("grpo", "asymgrpo", "asymgrpo_clip_higher")}
     expect(text, "narrowed both gains (AsymGRPO +{} and its\n  clip-higher variant +{} on four seeds): its GRPO run is GRPO's best so far ({}%)",
            *(statistics.mean(first_four[row]) - statistics.mean(first_four["grpo"]) for row in ("asymgrpo", "asymgrpo_clip_higher")),
            scores_by_seed(results, "grpo")[4])
@@ -906,7 +912,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "from the 80/20 rule's {} ± {} to adaptive AsymGRPO's {} ± {}", *mean_std(scores(results, "grpo_80_20")),
            *mean_std(scores(results, "asymgrpo_adaptive")))
     # what the third seed changed: adaptive AsymGRPO above GRPO on seeds 0 and 1 only
-    first_two = {row: [scores_by_seed(results, row)[seed] for seed in (0, 1)] for row in ("grpo", "asymgrpo_adaptive")}
+    first_two = {row: first_seeds(results, row, 2) for row in ("grpo", "asymgrpo_adaptive")}
     early = statistics.mean(first_two["asymgrpo_adaptive"]) - statistics.mean(first_two["grpo"])
     early_noise = standard_error(first_two["asymgrpo_adaptive"], first_two["grpo"])
     assert early > 2 * early_noise
@@ -915,7 +921,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     c = _comparison(results, "asymgrpo_adaptive", "test pass@1")
     assert c["verdict"] == "within noise"
     expect(text, "where seeds 3 and 4 leave it ({} ± {})", c["difference"], c["noise"])
-    first_four = {row: [scores_by_seed(results, row)[seed] for seed in range(4)] for row in ("grpo", "asymgrpo")}
+    first_four = {row: first_seeds(results, row, 4) for row in ("grpo", "asymgrpo")}
     assert scores_by_seed(results, "grpo")[4] == max(scores(results, "grpo"))
     expect(text, "by less with each seed (+{} on\n  four, +{} on five: GRPO's seed 4, {}%, is its best)",
            statistics.mean(first_four["asymgrpo"]) - statistics.mean(first_four["grpo"]), a["difference"], scores_by_seed(results, "grpo")[4])
@@ -938,7 +944,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     by_seed = scores_by_seed(results, "grpo_22_prompts")
     assert by_seed[3] == min(by_seed.values())
     sds = {row: statistics.stdev(scores(results, row)) for row in trained}
-    first_three = {row: [scores_by_seed(results, row)[seed] for seed in (0, 1, 2)] for row in trained}
+    first_three = {row: first_seeds(results, row, 3) for row in trained}
     assert min(trained, key=lambda row: statistics.stdev(first_three[row])) == "grpo_22_prompts"
     assert "grpo_22_prompts" in sorted(trained, key=sds.get)[-3:]  # "one of the largest"
     expect(text, "Its seed 3 ({}%) is its lowest by {} points, which took its seed\n  spread from the smallest of all rows ({} on three seeds) to one of "
@@ -1007,7 +1013,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     # Power
     assert min(sds, key=sds.get) == "grpo_dynamic_sampling" and max(sds, key=sds.get) == "grpo_80_20"
     pooled = pooled_seed_sd(results, trained)
-    first_n = lambda n: math.sqrt(statistics.mean(statistics.variance(scores(results, row)[:n]) for row in trained))  # noqa: E731
+    first_n = lambda n: math.sqrt(statistics.mean(statistics.variance(first_seeds(results, row, n)) for row in trained))  # noqa: E731
     expect(text, "over the {} trained rows ranges from {} (dynamic\nsampling) to {} points (the 80/20 rule); pooled it is **{} points** ({} on three seeds, {} on\nfour)",
            len(trained), sds["grpo_dynamic_sampling"], sds["grpo_80_20"], pooled, first_n(3), first_n(4))
     seeds = len(rows["grpo"]["seeds"])
