@@ -611,7 +611,7 @@ def test_the_regime_page_throughput_and_batch_power_match_their_files():
     cost = bench["median_wall_per_step_s"]["prompts_22"] / wall
     expect(text, "costs {} times one of 8 ({} against {} s", cost, bench["median_wall_per_step_s"]["prompts_22"], wall)
     expect(text, "by more than the square root of that, {} times", math.sqrt(cost))
-    controls, table1 = load(CONTROLS_COLLAPSE), load(COLLAPSE)
+    controls = load(CONTROLS_COLLAPSE)
     assert controls["rows"]["grpo_22_prompts"]["seeds"] == controls["rows"]["grpo"]["seeds"] == [0, 1, 2, 3, 4, 5]
     sd22, sd8 = (statistics.stdev(scores(controls, row)) for row in ("grpo_22_prompts", "grpo"))
     assert sd22 > sd8 / math.sqrt(cost)  # "It is not"
