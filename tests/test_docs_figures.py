@@ -117,6 +117,13 @@ def standard_error(a: list[float], b: list[float]) -> float:
     return math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
 
 
+def difference_on_first_seeds(results: dict, row: str, count: int) -> tuple[float, float]:
+    """``row``'s mean test pass@1 minus GRPO's on seeds 0 to ``count`` - 1, and its standard error
+    (a verdict as the page gave it before its later seeds)."""
+    ours, grpo = first_seeds(results, row, count), first_seeds(results, "grpo", count)
+    return statistics.mean(ours) - statistics.mean(grpo), standard_error(ours, grpo)
+
+
 # --------------------------------------------------------------------------------------------------
 # README "Two commands": the make train run
 # --------------------------------------------------------------------------------------------------
@@ -691,10 +698,9 @@ def test_table1_collapse_page_matches_its_results():
     assert all(abs(gap) <= 2 * se for gap, se in (asym, sym, clip))  # "within noise at six seeds"
     # "it was above, provisionally, at three to five": beyond twice its own seeds' SE on seeds 0..n-1
     for count in (3, 4, 5):
-        before = [first_seeds(results, row, count) for row in ("asymgrpo", "grpo")]
-        assert statistics.mean(before[0]) - statistics.mean(before[1]) > 2 * standard_error(*before)
-    gains = [statistics.mean(first_seeds(results, "asymgrpo", n)) - statistics.mean(first_seeds(results, "grpo", n)) for n in (4, 5, 6)]
-    expect(text, "(AsymGRPO +{} on four seeds, +{} on\n  five, +{} on six)", *gains)
+        gap, se = difference_on_first_seeds(results, "asymgrpo", count)
+        assert gap > 2 * se, count
+    expect(text, "(AsymGRPO +{} on four seeds, +{} on\n  five, +{} on six)", *(difference_on_first_seeds(results, "asymgrpo", n)[0] for n in (4, 5, 6)))
     grpo_by_seed, asym_by_seed = scores_by_seed(results, "grpo"), scores_by_seed(results, "asymgrpo")
     assert sorted(grpo_by_seed, key=grpo_by_seed.get)[-2:] == [4, 5]  # "GRPO's two newest seeds are its two best"
     expect(text, "its two best ({}% and {}%)", grpo_by_seed[4], grpo_by_seed[5])
@@ -734,7 +740,7 @@ def test_table1_collapse_page_matches_its_results():
     per = [pooled * math.sqrt(2 / n) for n in (len(scores(results, "grpo")), 12)]
     expect(text, "is {} at 6 seeds a row and {} at 12: a difference must exceed about {} and {}\npoints", *per, *(2 * p for p in per))
     # "What six seeds resolve today: ...; no gain of any row over GRPO"
-    assert all(versus_grpo(row)[0] <= 2 * min(versus_grpo(row)[1], pooled_se) for row in trained if row != "grpo")
+    assert all(gap <= 2 * min(se, pooled_se) for gap, se in (versus_grpo(row) for row in trained if row != "grpo"))
     expect(text, "GRPO's own seed sd went from {} on four seeds to {} on five and\n{} on six", statistics.stdev(first_four["grpo"]),
            statistics.stdev(first_seeds(results, "grpo", 5)), sds["grpo"])
     # pairing by seed: the spread left once each seed's mean is taken out is not below the pooled one
@@ -943,15 +949,12 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "dynamic\n  sampling ({} ± {}% against GRPO's {} ± {}; +{} ± {}) and GRPO w/ 22 prompts a step ({} ±\n  {}; +{} ± {}) gain; the 80/20 rule ({} ± {}; {} ± {})",
            *mean_std(scores(results, "grpo_dynamic_sampling")), *mean_std(scores(results, "grpo")), d["difference"], d["noise"],
            *mean_std(scores(results, "grpo_22_prompts")), g["difference"], g["noise"], *mean_std(scores(results, "grpo_80_20")), rule["difference"], rule["noise"])
-    five = {row: first_seeds(results, row, 5) for row in ("grpo", "grpo_80_20", "asymgrpo")}
-    gap5, noise5 = statistics.mean(five["grpo_80_20"]) - statistics.mean(five["grpo"]), standard_error(five["grpo_80_20"], five["grpo"])
+    gap5, noise5 = difference_on_first_seeds(results, "grpo_80_20", 5)
     assert abs(gap5) <= 2 * noise5  # "within noise here on five seeds"
     expect(text, "(within noise here on five seeds: {} ± {})", gap5, noise5)
     expect(text, "from Clip-Cov's {} ± {} to AsymGRPO's {} ± {}", *mean_std(scores(results, "grpo_clip_cov")), *mean_std(scores(results, "asymgrpo")))
     # what the third seed changed: adaptive AsymGRPO above GRPO on seeds 0 and 1 only
-    first_two = {row: first_seeds(results, row, 2) for row in ("grpo", "asymgrpo_adaptive")}
-    early = statistics.mean(first_two["asymgrpo_adaptive"]) - statistics.mean(first_two["grpo"])
-    early_noise = standard_error(first_two["asymgrpo_adaptive"], first_two["grpo"])
+    early, early_noise = difference_on_first_seeds(results, "asymgrpo_adaptive", 2)
     assert early > 2 * early_noise
     expect(text, "adaptive AsymGRPO was above GRPO on seeds 0 and 1\n  (+{} ± {}) and its seed 2 ({}%)", early, early_noise,
            scores_by_seed(results, "asymgrpo_adaptive")[2])
@@ -960,15 +963,13 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "where seeds 3 to 5 leave it ({} ± {})", c["difference"], c["noise"])
     # AsymGRPO: above GRPO on three to five seeds, by less with each, within noise on six
     for count in (3, 4, 5):
-        before = [first_seeds(results, row, count) for row in ("asymgrpo", "grpo")]
-        assert statistics.mean(before[0]) - statistics.mean(before[1]) > 2 * standard_error(*before), count
+        gap, se = difference_on_first_seeds(results, "asymgrpo", count)
+        assert gap > 2 * se, count
     assert a["verdict"] == "within noise"
-    first_four = {row: first_seeds(results, row, 4) for row in ("grpo", "asymgrpo")}
     grpo_by_seed = scores_by_seed(results, "grpo")
     assert sorted(grpo_by_seed, key=grpo_by_seed.get)[-2:] == [4, 5]  # "its two best"
     expect(text, "(+{} on\n  four, +{} on five), and is within noise on six (+{} ± {}): GRPO's seeds 4 and 5 ({}% and {}%)",
-           statistics.mean(first_four["asymgrpo"]) - statistics.mean(first_four["grpo"]),
-           statistics.mean(five["asymgrpo"]) - statistics.mean(five["grpo"]), a["difference"], a["noise"], grpo_by_seed[4], grpo_by_seed[5])
+           *(difference_on_first_seeds(results, "asymgrpo", n)[0] for n in (4, 5)), a["difference"], a["noise"], grpo_by_seed[4], grpo_by_seed[5])
     # dynamic sampling: its rounds a step, and what the extra samples did not buy
     rounds = diagnostic(results, "grpo_dynamic_sampling", "generation_rounds_mean")
     assert len(rounds) == len(rows["grpo_dynamic_sampling"]["seeds"]) and all(1 < r <= 4 for r in rounds)
