@@ -40,7 +40,8 @@ def k_values(n: int) -> list[int]:
 
 def pass_at_1_sampling_se(correct: torch.Tensor) -> float | None:
     """The standard error of mean pass@1 over ``correct`` ``(problems, n)`` that comes from sampling
-    the responses, the problems held fixed: what separates two policies scored on the same problems.
+    the responses, the problems held fixed: the evaluation's own noise when two policies are scored on the
+    same problems (the problems' spread of difficulty is common to both and cancels).
 
     The mean of N problems' fractions c_i / n has variance sum_i p_i (1 - p_i) / (n N^2), and
     c_i (n - c_i) / (n (n - 1)) estimates p_i (1 - p_i) without bias, so
