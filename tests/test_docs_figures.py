@@ -14,9 +14,11 @@ import statistics
 from pathlib import Path
 
 import pytest
+import torch
 
 from asymrl import side_by_side, table1
 from asymrl.metrics import all_summaries
+from asymrl.pass_at_k import pass_at_1_sampling_se, pass_at_k_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -663,6 +665,32 @@ def seed_blocked_sd(results: dict, rows: list[str]) -> tuple[float, int]:
     return math.sqrt(residual / dof), dof
 
 
+def correct_table_from_summary(summary: dict) -> torch.Tensor:
+    """The (problems, 4) table of correct samples, up to the order of problems and of samples, that a
+    pass@k summary with n = 4 implies (a published run keeps its summary, not its samples): its
+    none- and all-solved fractions give the problems with 0 and 4 correct, and pass@1 (the mean
+    count / 4) and pass@2 (1 - q0 - q1 / 2 - q2 / 6, by the unbiased estimator) those with 1 to 3."""
+    assert summary["n"] == 4 and summary["groups"]["group_size"] == 4
+    q0, q4 = summary["groups"]["none_solved"], summary["groups"]["all_solved"]
+    mixed = 1 - q0 - q4                                  # q1 + q2 + q3
+    extra = 4 * summary["pass_at_k"]["1"] - 4 * q4 - mixed  # q2 + 2 q3
+    half = mixed / 2 - (1 - q0 - summary["pass_at_k"]["2"])  # q2 / 3 + q3 / 2
+    q3 = 6 * (extra / 3 - half)
+    q2 = extra - 2 * q3
+    fractions = [q0, mixed - q2 - q3, q2, q3, q4]
+    problems = summary["problems"]
+    counts = [round(q * problems) for q in fractions]
+    assert all(abs(q * problems - count) < 1e-3 for q, count in zip(fractions, counts)) and sum(counts) == problems, fractions
+    return torch.cat([torch.tensor([[1.0] * correct + [0.0] * (4 - correct)], dtype=torch.float64).expand(count, 4)
+                      for correct, count in enumerate(counts)])
+
+
+def final_evaluations(results: dict, rows: list[str]) -> list[dict]:
+    """The published final/ evaluation summaries of ``rows`` on the seeds ``results`` holds."""
+    folder = ROOT / "docs/table1_collapse/runs"
+    return [json.loads((folder / row / f"seed{seed}/eval_final/summary.json").read_text()) for row in rows for seed in results["rows"][row]["seeds"]]
+
+
 def test_table1_collapse_page_matches_its_results():
     text, results = page("docs/table1_collapse.md"), load(COLLAPSE)
     rows = results["rows"]
@@ -751,6 +779,16 @@ def test_table1_collapse_page_matches_its_results():
     assert blocked >= pooled
     expect(text, "the\nspread left is {} points ({} degrees of freedom), no smaller than the pooled {}", blocked, blocked_dof, pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
+    # the evaluation's own noise: sampling 4 responses on each of the same 2,000 problems
+    runs = final_evaluations(results, trained)
+    for summary in runs:  # the table the summary implies gives back the summary's pass@k and fractions
+        curve = pass_at_k_curve(correct_table_from_summary(summary))
+        assert {str(k): value for k, value in curve.items()} == pytest.approx(summary["pass_at_k"], abs=1e-6)
+    sampling = [100 * pass_at_1_sampling_se(correct_table_from_summary(summary)) for summary in runs]
+    rms = math.sqrt(statistics.mean(se ** 2 for se in sampling))
+    expect(text, "standard error of {}-{} points\n(root mean square {} over the {} trained runs", min(sampling), max(sampling), rms, len(runs))
+    expect(text, "That is {}% of the pooled seed\nvariance: with infinitely many samples per problem the pooled sd would still be {} points",
+           100 * rms ** 2 / pooled ** 2, math.sqrt(pooled ** 2 - rms ** 2))
     sittings = [entry for entry in invocations("docs/table1_collapse") if entry["runs_done"]]
     expect(text, "one of {} min for the\nother {}; seed 1, all {} runs in one sitting, took {} min, seed 2 {} min, seed 3 {} min, seed 4\n{} min and seed 5 {} min",
            sittings[0]["wall_s"] / 60, sittings[0]["runs_done"], sittings[1]["runs_done"], *(entry["wall_s"] / 60 for entry in sittings[1:6]))
@@ -793,6 +831,8 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     pooled = pooled_seed_sd(results, trained)
     expect(text, "(pooled sd {} points)", pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
+    sampling = [pass_at_1_sampling_se(correct_table_from_summary(summary)) for summary in final_evaluations(results, trained)]
+    expect(text, "adds {} points (root mean square over the runs)", 100 * math.sqrt(statistics.mean(se ** 2 for se in sampling)))
 
 
 # --------------------------------------------------------------------------------------------------

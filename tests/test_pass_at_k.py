@@ -1,5 +1,6 @@
-"""pass@k: the unbiased estimator against brute force over subsets, and the evaluation CLI's
-pass@k mode on the tiny base policy."""
+"""pass@k: the unbiased estimator against brute force over subsets, pass@1's sampling standard error
+against its formula and against repeated evaluations, and the evaluation CLI's pass@k mode on the
+tiny base policy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from asymrl.evaluate import main, parse_args
-from asymrl.pass_at_k import k_values, pass_at_k, pass_at_k_curve
+from asymrl.pass_at_k import k_values, pass_at_1_sampling_se, pass_at_k, pass_at_k_curve
 
 
 @pytest.mark.parametrize("n", [1, 4, 7])
@@ -32,6 +33,27 @@ def test_curve_ks_and_bad_k():
         pass_at_k(correct, 5)
 
 
+def test_pass_at_1_sampling_se_formula_and_one_sample():
+    correct = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0]])
+    # c = 1, 0, 2 of n = 4: sum c (n - c) = 3 + 0 + 4 = 7, over n^2 (n - 1) N^2 = 16 * 3 * 9
+    assert pass_at_1_sampling_se(correct) == pytest.approx((7 / 432) ** 0.5, rel=1e-12)
+    assert pass_at_1_sampling_se(torch.ones(5, 4)) == 0.0  # every sample correct: nothing left to sampling
+    assert pass_at_1_sampling_se(torch.ones(5, 1)) is None
+
+
+def test_pass_at_1_sampling_se_is_the_spread_of_repeated_evaluations():
+    """The same 40 problems (fixed solve rates) evaluated 4,000 times with 4 samples each: the
+    spread of pass@1 over those evaluations is what each one's estimate says it is."""
+    generator = torch.Generator().manual_seed(0)
+    rates = torch.linspace(0.0, 1.0, 40)
+    evaluations = torch.bernoulli(rates.expand(4000, 4, 40).transpose(1, 2), generator=generator)  # (evaluations, problems, n)
+    spread = float(evaluations.mean(dim=(1, 2)).std())
+    estimates = torch.tensor([pass_at_1_sampling_se(one) for one in evaluations])
+    exact = float((rates * (1 - rates)).sum() / (4 * 40 * 40)) ** 0.5
+    assert float(estimates.pow(2).mean()) ** 0.5 == pytest.approx(exact, rel=0.02)  # unbiased in the variance
+    assert spread == pytest.approx(exact, rel=0.05)  # 4,000 evaluations: the sd itself is known to ~1%
+
+
 def test_pass_at_k_mode_of_the_evaluation_cli(tmp_path):
     out = tmp_path / "eval"
     summary = main(["--checkpoint", "toy:tiny", "--data", "toy", "--split", "validation", "--n", "12", "--limit", "10",
@@ -46,6 +68,7 @@ def test_pass_at_k_mode_of_the_evaluation_cli(tmp_path):
     assert list(written["pass_at_k"]) == ["1", "2", "4", "8", "12"]
     for k, value in written["pass_at_k"].items():
         assert value == pytest.approx(float(pass_at_k(correct, int(k)).mean()))
+    assert written["pass_at_1_sampling_se"] == pytest.approx(pass_at_1_sampling_se(correct)) and written["pass_at_1_sampling_se"] > 0
     values = list(written["pass_at_k"].values())
     assert values == sorted(values) and 0 < values[0] < 1  # pass@k grows with k; the policy solves some, not all
     solved_in_8 = (correct[:, :8] > 0.5).sum(dim=1)

@@ -15,7 +15,9 @@ positions are an error naming the template. The printed line and ``summary.json`
 reward and prompt used.
 
 pass@k (``--data``): n samples per problem, ``DIR/summary.json`` holds ``pass_at_k`` (k = 1, 2, 4,
-..., n; the unbiased estimator of Chen et al. 2021, ``asymrl.pass_at_k``) and ``groups`` (the
+..., n; the unbiased estimator of Chen et al. 2021, ``asymrl.pass_at_k``), ``pass_at_1_sampling_se`` (the
+standard error of pass@1 from sampling the responses, the problems held fixed: the evaluation's own
+noise in a comparison of two policies on the same problems) and ``groups`` (the
 fractions of mixed, none-solved and all-solved groups over the first 8 samples of each problem, the
 groups GRPO would train on at G = 8, and the mean number of distinct correct responses in those of
 them with a correct one), ``DIR/samples.jsonl`` one line per problem (id, ``correct``: the
@@ -48,7 +50,7 @@ from asymrl.reward import build_reward, extract_answer
 from asymrl.rollout import SamplingParams, VLLMOptions, build_engine
 from asymrl.rollout import choices as backend_choices
 from asymrl.metrics import distinct_correct, group_outcomes
-from asymrl.pass_at_k import pass_at_k_curve
+from asymrl.pass_at_k import pass_at_1_sampling_se, pass_at_k_curve
 from asymrl.table1 import AVG_AT_K, mean_and_std
 from asymrl.toy.build import model_context, resolve_model_dir
 
@@ -273,6 +275,7 @@ def evaluate_pass_at_k(config: EvalConfig, engine=None, tokenizer=None) -> dict:
         "data": config.data, "split": config.split, "problems": len(problems), "n": n,
         **settings.describe(), "temperature": config.temperature, "top_p": config.top_p, "seed": config.seed,
         "pass_at_k": {str(k): value for k, value in pass_at_k_curve(correct).items()},
+        "pass_at_1_sampling_se": pass_at_1_sampling_se(correct),
         "groups": {"group_size": min(GROUP_SIZE, n), "mixed": outcomes["groups/mixed_frac"],
                    "none_solved": outcomes["groups/none_solved_frac"], "all_solved": outcomes["groups/all_solved_frac"],
                    # distinct correct responses in a group with a correct one: several solution paths?
@@ -283,6 +286,7 @@ def evaluate_pass_at_k(config: EvalConfig, engine=None, tokenizer=None) -> dict:
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{config.data} (task {settings.task}, reward {settings.reward.name}): "
           + ", ".join(f"pass@{k} {100 * v:.1f}%" for k, v in summary["pass_at_k"].items())
+          + (f" (pass@1 ± {100 * summary['pass_at_1_sampling_se']:.2f} from sampling)" if n > 1 else "")
           + f"; groups of {summary['groups']['group_size']}: {100 * summary['groups']['mixed']:.1f}% mixed")
     return summary
 

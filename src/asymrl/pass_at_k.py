@@ -11,6 +11,8 @@ a policy solves a problem in k tries, without the bias of taking k of the n samp
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -34,6 +36,24 @@ def k_values(n: int) -> list[int]:
         ks.append(k)
         k *= 2
     return ks + [n]
+
+
+def pass_at_1_sampling_se(correct: torch.Tensor) -> float | None:
+    """The standard error of mean pass@1 over ``correct`` ``(problems, n)`` that comes from sampling
+    the responses, the problems held fixed: the evaluation's own noise when two policies are scored on the
+    same problems (the problems' spread of difficulty is common to both and cancels).
+
+    The mean of N problems' fractions c_i / n has variance sum_i p_i (1 - p_i) / (n N^2), and
+    c_i (n - c_i) / (n (n - 1)) estimates p_i (1 - p_i) without bias, so
+
+        SE^2 = sum_i c_i (n - c_i) / (n^2 (n - 1) N^2).
+
+    ``None`` for n = 1 (one sample per problem tells nothing of its own spread)."""
+    problems, n = correct.shape
+    if n < 2:
+        return None
+    c = (correct > 0.5).sum(dim=-1).to(torch.float64)
+    return math.sqrt(float((c * (n - c)).sum()) / (n * n * (n - 1) * problems * problems))
 
 
 def pass_at_k_curve(correct: torch.Tensor) -> dict[int, float]:
