@@ -111,6 +111,12 @@ def first_seeds(results: dict, row: str, count: int) -> list[float]:
     return [by_seed[seed] for seed in range(count)]
 
 
+def wide_on_first_seeds(results: dict, row: str, count: int) -> list[float]:
+    """A row's pass@64 (%) on seeds 0 to ``count`` - 1."""
+    by_seed = dict(zip(results["rows"][row]["seeds"], (100 * c["64"] for c in results["rows"][row]["pass_at_k_wide_seeds"])))
+    return [by_seed[seed] for seed in range(count)]
+
+
 def diagnostic(results: dict, row: str, key: str) -> list[float]:
     return [d[key] for d in results["rows"][row]["diagnostics"] if d.get(key) is not None]
 
@@ -691,6 +697,12 @@ def final_evaluations(results: dict, rows: list[str]) -> list[dict]:
     return [json.loads((folder / row / f"seed{seed}/eval_final/summary.json").read_text()) for row in rows for seed in results["rows"][row]["seeds"]]
 
 
+def sampling_ses(evaluations: list[dict]) -> list[float]:
+    """Each evaluation's pass@1 standard error from sampling its responses, in points, from the
+    correct-sample table its summary implies."""
+    return [100 * pass_at_1_sampling_se(correct_table_from_summary(summary)) for summary in evaluations]
+
+
 def test_table1_collapse_page_matches_its_results():
     text, results = page("docs/table1_collapse.md"), load(COLLAPSE)
     rows = results["rows"]
@@ -791,7 +803,7 @@ def test_table1_collapse_page_matches_its_results():
     for summary in runs:  # the table the summary implies gives back the summary's pass@k and fractions
         curve = pass_at_k_curve(correct_table_from_summary(summary))
         assert {str(k): value for k, value in curve.items()} == pytest.approx(summary["pass_at_k"], abs=1e-6)
-    sampling = [100 * pass_at_1_sampling_se(correct_table_from_summary(summary)) for summary in runs]
+    sampling = sampling_ses(runs)
     rms = math.sqrt(statistics.mean(se ** 2 for se in sampling))
     expect(text, "standard error of {}-{} points\n(root mean square {} over the {} trained runs", min(sampling), max(sampling), rms, len(runs))
     expect(text, "That is {}% of the pooled seed\nvariance: with infinitely many samples per problem the pooled sd would still be {} points",
@@ -839,8 +851,8 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     pooled = pooled_seed_sd(results, trained)
     expect(text, "(pooled sd {} points)", pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
-    sampling = [pass_at_1_sampling_se(correct_table_from_summary(summary)) for summary in final_evaluations(results, trained)]
-    expect(text, "adds {} points (root mean square over the runs)", 100 * math.sqrt(statistics.mean(se ** 2 for se in sampling)))
+    sampling = sampling_ses(final_evaluations(results, trained))
+    expect(text, "adds {} points (root mean square over the runs)", math.sqrt(statistics.mean(se ** 2 for se in sampling)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1066,11 +1078,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     wide = {row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]) for row in rows}
     assert verdict("grpo_dynamic_sampling", "entropy (last 10 steps)") == "below"
     # its pass@64: below GRPO's on its first six seeds, within noise on seven
-    def wide_on_first_six(row: str) -> list[float]:
-        by_seed = dict(zip(rows[row]["seeds"], (100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"])))
-        return [by_seed[seed] for seed in range(6)]
-
-    sampled_six, grpo_six = wide_on_first_six("grpo_dynamic_sampling"), wide_on_first_six("grpo")
+    sampled_six, grpo_six = (wide_on_first_seeds(results, row, 6) for row in ("grpo_dynamic_sampling", "grpo"))
     assert statistics.mean(grpo_six) - statistics.mean(sampled_six) > 2 * standard_error(sampled_six, grpo_six)
     c = _comparison(results, "grpo_dynamic_sampling", "test pass@k, largest k")
     assert c["verdict"] == "within noise"

@@ -286,7 +286,7 @@ def evaluate_pass_at_k(config: EvalConfig, engine=None, tokenizer=None) -> dict:
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{config.data} (task {settings.task}, reward {settings.reward.name}): "
           + ", ".join(f"pass@{k} {100 * v:.1f}%" for k, v in summary["pass_at_k"].items())
-          + (f" (pass@1 ± {100 * summary['pass_at_1_sampling_se']:.2f} from sampling)" if n > 1 else "")
+          + (f" (pass@1 ± {100 * summary['pass_at_1_sampling_se']:.2f} from sampling)" if summary["pass_at_1_sampling_se"] is not None else "")
           + f"; groups of {summary['groups']['group_size']}: {100 * summary['groups']['mixed']:.1f}% mixed")
     return summary
 
