@@ -111,9 +111,14 @@ def first_seeds(results: dict, row: str, count: int) -> list[float]:
     return [by_seed[seed] for seed in range(count)]
 
 
+def wide_pass_at_64(rows: dict, row: str) -> list[float]:
+    """A row's pass@64 (%) of its ``best/`` checkpoint, one value a seed, in the order of its seeds."""
+    return [100 * curve["64"] for curve in rows[row]["pass_at_k_wide_seeds"]]
+
+
 def wide_on_first_seeds(results: dict, row: str, count: int) -> list[float]:
     """A row's pass@64 (%) on seeds 0 to ``count`` - 1."""
-    by_seed = dict(zip(results["rows"][row]["seeds"], (100 * c["64"] for c in results["rows"][row]["pass_at_k_wide_seeds"])))
+    by_seed = dict(zip(results["rows"][row]["seeds"], wide_pass_at_64(results["rows"], row)))
     return [by_seed[seed] for seed in range(count)]
 
 
@@ -724,7 +729,7 @@ def test_table1_collapse_page_matches_its_results():
            fall["ent_increase"])
     expect(text, "from the base policy's {} ± {}% to {}-{}%", *mean_std(scores(results, "base")), min(means[r] for r in trained),
            max(means[r] for r in trained))
-    wide = {row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]) for row in rows}
+    wide = {row: statistics.mean(wide_pass_at_64(rows, row)) for row in rows}
     assert all(wide[r] < wide["base"] for r in trained)  # "every trained row solves fewer problems at large k"
     expect(text, "is {}% for\n  the base policy and {}-{}% for the trained rows", wide["base"], min(wide[r] for r in trained),
            max(wide[r] for r in trained))
@@ -847,7 +852,7 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     whole = [entry["wall_s"] / 60 for entry in invocations("docs/table1_collapse") if entry["runs_done"] == len(trained) + 1]
     expect(text, "a seed a ~{}-minute sitting", statistics.mean(whole))
     expect(text, "Pass@K training gives up\n{} points of pass@1 for the highest pass@64 ({}%)", means["grpo"] - means["passk"],
-           statistics.mean(100 * c["64"] for c in rows["passk"]["pass_at_k_wide_seeds"]))
+           statistics.mean(wide_pass_at_64(rows, "passk")))
     pooled = pooled_seed_sd(results, trained)
     expect(text, "(pooled sd {} points)", pooled)
     expect(text, "needs about {} seeds a row", round(2 * (pooled / 0.8) ** 2))
@@ -959,7 +964,7 @@ def test_readme_summary_of_the_estimators_matches_its_results():
     assert not any(c["verdict"] == "above" for c in results["comparisons"] if c["quantity"] == "test pass@1")
     expect(text, "above GRPO in test pass@1 ({}%); NSR ({}%),\nW-REINFORCE ({}%, below the base policy's {}%) and A-GRAE ({}%)",
            means["grpo"], means["nsr"], means["w_reinforce"], means["base"], means["a_grae"])
-    wide = lambda row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"])  # noqa: E731
+    wide = lambda row: statistics.mean(wide_pass_at_64(rows, row))  # noqa: E731
     expect(text, "pass@64 ({}% and {}% against {}%)", wide("asymgrpo"), wide("pos_only"), wide("grpo"))
 
 
@@ -1067,15 +1072,15 @@ def test_entropy_controls_collapse_page_states_what_separates():
     assert uniform["grpo_22_prompts"] > uniform["grpo"]
     expect(text, "(0.55 against 0.40 over\n  training: all solved {} against {}", mean("grpo_22_prompts", "all_solved_mean"), mean("grpo", "all_solved_mean"))
     expect(text, "({} against {} over\n  training", uniform["grpo_22_prompts"], uniform["grpo"])
-    ours_wide, theirs_wide = ([100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]] for row in ("grpo_22_prompts", "grpo_dynamic_sampling"))
+    ours_wide, theirs_wide = (wide_pass_at_64(rows, row) for row in ("grpo_22_prompts", "grpo_dynamic_sampling"))
     assert abs(statistics.mean(ours_wide) - statistics.mean(theirs_wide)) < 2 * standard_error(ours_wide, theirs_wide)
     expect(text, "its pass@64 ({}% against {}%,\n  +{} ± {}; GRPO's {}%)", statistics.mean(ours_wide), statistics.mean(theirs_wide),
            statistics.mean(ours_wide) - statistics.mean(theirs_wide), standard_error(ours_wide, theirs_wide),
-           statistics.mean(100 * c["64"] for c in rows["grpo"]["pass_at_k_wide_seeds"]))
+           statistics.mean(wide_pass_at_64(rows, "grpo")))
     assert min(trained, key=lambda r: mean(r, "entropy_final")) == min(trained, key=lambda r: mean(r, "entropy_mean")) == "grpo_22_prompts"
     expect(text, "{} over the last 10 steps and {}\n  over training (GRPO {} and {})", mean("grpo_22_prompts", "entropy_final"),
            mean("grpo_22_prompts", "entropy_mean"), mean("grpo", "entropy_final"), mean("grpo", "entropy_mean"))
-    wide = {row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"]) for row in rows}
+    wide = {row: statistics.mean(wide_pass_at_64(rows, row)) for row in rows}
     assert verdict("grpo_dynamic_sampling", "entropy (last 10 steps)") == "below"
     # its pass@64: below GRPO's on its first six seeds, within noise on seven
     sampled_six, grpo_six = (wide_on_first_seeds(results, row, 6) for row in ("grpo_dynamic_sampling", "grpo"))
@@ -1089,8 +1094,8 @@ def test_entropy_controls_collapse_page_states_what_separates():
     c = _comparison(results, "asymgrpo_adaptive", "test pass@k, largest k")
     expect(text, "{} over the last 10\n  steps (GRPO {}, AsymGRPO {}) and pass@64 {} ± {}% (+{} ± {} over GRPO)", mean("asymgrpo_adaptive", "entropy_final"),
            mean("grpo", "entropy_final"), mean("asymgrpo", "entropy_final"),
-           statistics.mean(100 * c["64"] for c in rows["asymgrpo_adaptive"]["pass_at_k_wide_seeds"]),
-           statistics.stdev(100 * c["64"] for c in rows["asymgrpo_adaptive"]["pass_at_k_wide_seeds"]), c["difference"], c["noise"])
+           statistics.mean(wide_pass_at_64(rows, "asymgrpo_adaptive")),
+           statistics.stdev(wide_pass_at_64(rows, "asymgrpo_adaptive")), c["difference"], c["noise"])
     for seed in rows["asymgrpo_adaptive"]["seeds"]:
         path = ROOT / f"docs/entropy_controls_collapse/runs/asymgrpo_adaptive/seed{seed}/metrics.jsonl"
         alphas = [(r["step"], r["alpha/pos"]) for r in map(json.loads, path.read_text().splitlines()) if "alpha/pos" in r]
@@ -1167,7 +1172,7 @@ def test_readme_summary_of_the_entropy_controls_in_the_regime_matches_its_result
     expect(text, "the 80/20 rule loses\n({} points", _comparison(results, "grpo_80_20", "test pass@1")["difference"])
     means = {row: statistics.mean(scores(results, row)) for row in rows}
     mean = lambda row, key: statistics.mean(diagnostic(results, row, key))  # noqa: E731
-    wide = lambda row: statistics.mean(100 * c["64"] for c in rows[row]["pass_at_k_wide_seeds"])  # noqa: E731
+    wide = lambda row: statistics.mean(wide_pass_at_64(rows, row))  # noqa: E731
     assert _comparison(results, "grpo_dynamic_sampling", "test pass@k, largest k")["verdict"] == "within noise"  # "no more breadth"
     expect(text, "Dynamic sampling gains {} points ({} against GRPO's\n{}%) by drawing {} times the rollouts a step, with more collapse (last-10-step entropy {}\nagainst {})",
            _comparison(results, "grpo_dynamic_sampling", "test pass@1")["difference"], means["grpo_dynamic_sampling"], means["grpo"],
