@@ -632,17 +632,17 @@ def test_the_regime_page_throughput_and_batch_power_match_their_files():
     expect(text, "costs {} times one of 8 ({} against {} s", cost, bench["median_wall_per_step_s"]["prompts_22"], wall)
     expect(text, "by more than the square root of that, {} times", math.sqrt(cost))
     controls = load(CONTROLS_COLLAPSE)
-    assert controls["rows"]["grpo_22_prompts"]["seeds"] == controls["rows"]["grpo"]["seeds"] == list(range(8))
+    assert controls["rows"]["grpo_22_prompts"]["seeds"] == controls["rows"]["grpo"]["seeds"] == list(range(9))
     sd22, sd8 = (statistics.stdev(scores(controls, row)) for row in ("grpo_22_prompts", "grpo"))
     assert sd22 > sd8 / math.sqrt(cost)  # "It is not"
-    seven, six = ([statistics.stdev(first_seeds(controls, row, n)) for row in ("grpo_22_prompts", "grpo")] for n in (7, 6))
-    expect(text, "seed sd is {} at\n22 prompts against {} at 8 on the same eight seeds ({} times smaller; {} on seven and {} on\n"
-           "six, each seed since the sixth moving it away from the line)", sd22, sd8, sd8 / sd22, seven[1] / seven[0], six[1] / six[0])
-    assert sd8 / sd22 < seven[1] / seven[0] < six[1] / six[0] < math.sqrt(cost)
+    ratios = [statistics.stdev(first_seeds(controls, "grpo", n)) / statistics.stdev(first_seeds(controls, "grpo_22_prompts", n)) for n in (8, 7, 6)]
+    expect(text, "seed sd is {} at\n22 prompts against {} at 8 on the same nine seeds ({} times smaller; {} on eight, {} on seven\n"
+           "and {} on six: it has not moved toward the {} it would need)", sd22, sd8, sd8 / sd22, *ratios, math.sqrt(cost))
+    assert max(ratios + [sd8 / sd22]) < math.sqrt(cost)
     expect(text, "about\n{} against {} (sd x sqrt(cost))", sd22 * math.sqrt(cost), sd8)
-    expect(text, "(GRPO's went from {} on four seeds to {} on five, {} on six, {} on seven and {} on eight, the 22-prompt row's from\n{} on three to {} on four and {} on eight)",
-           *(statistics.stdev(first_seeds(controls, "grpo", n)) for n in (4, 5, 6, 7, 8)),
-           *(statistics.stdev(first_seeds(controls, "grpo_22_prompts", n)) for n in (3, 4, 8)))
+    expect(text, "(GRPO's went from {} on four seeds to {} on five, {} on six, {} on seven, {} on eight and {} on nine, the 22-prompt row's from\n{} on three to {} on four and {} on nine)",
+           *(statistics.stdev(first_seeds(controls, "grpo", n)) for n in (4, 5, 6, 7, 8, 9)),
+           *(statistics.stdev(first_seeds(controls, "grpo_22_prompts", n)) for n in (3, 4, 9)))
     expect(text, "{}% test pass@1 against GRPO's {}%", statistics.mean(scores(controls, "grpo_22_prompts")), statistics.mean(scores(controls, "grpo")))
 
 
@@ -1000,9 +1000,10 @@ def test_entropy_controls_collapse_page_tables_are_the_studys_from_its_results()
     assert side_by_side.comparisons_markdown(study, results["comparisons"]) in text
     trained = [entry for entry in invocations("docs/entropy_controls_collapse") if entry["runs_done"]]
     # seed 7 took two sittings, the first cut (it recorded no line)
-    assert [entry["runs_done"] for entry in trained] == [6, 6, 6, 3, 7, 7, 7, 7, 3]
+    assert [entry["runs_done"] for entry in trained] == [6, 6, 6, 3, 7, 7, 7, 7, 3, 7]
     expect(text, "seed 4 {} min, seed 5 {} min and seed 6 {} min (the same seven)", *(entry["wall_s"] / 60 for entry in trained[5:8]))
-    expect(text, "its end), and one of {} min for the other {}.", trained[8]["wall_s"] / 60, trained[8]["runs_done"])
+    expect(text, "its end), and one of {} min for the other {}; seed 8, in one sitting, took {} min (the same seven)", trained[8]["wall_s"] / 60,
+           trained[8]["runs_done"], trained[9]["wall_s"] / 60)
     expect(text, "seed 0 took {} min,\nseed 1 {} min, seed 2 {} min (six methods each) on a 2-core AMD EPYC, seed 3 {} min (seven", *(entry["wall_s"] / 60 for entry in trained[:3]),
            trained[4]["wall_s"] / 60)
     expect(text, "--publish docs/entropy_controls_collapse`)\nof {} min: seeds 0 and 1 side by side", trained[3]["wall_s"] / 60)
@@ -1024,11 +1025,11 @@ def test_entropy_controls_collapse_page_states_what_separates():
     results, rows, trained, means, mean, verdict = study_readers(CONTROLS_COLLAPSE)
     others = [row for row in trained if row != "grpo"]
     gaining = {row for row in others if verdict(row, "test pass@1") == "above"}
-    assert gaining == {"grpo_dynamic_sampling", "grpo_22_prompts"}
+    assert gaining == {"grpo_dynamic_sampling", "grpo_22_prompts", "asymgrpo"}
     assert {row for row in others if verdict(row, "test pass@1") == "below"} == {"grpo_80_20"}
     within = [row for row in others if verdict(row, "test pass@1") == "within noise"]
     assert re.search(rf"The other {['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven'][len(within)]} are\s+within noise", text)
-    assert min(within, key=means.get) == "grpo_clip_cov" and max(within, key=means.get) == "asymgrpo"
+    assert min(within, key=means.get) == "grpo_clip_cov" and max(within, key=means.get) == "grpo_kl_cov"
     d, a = _comparison(results, "grpo_dynamic_sampling", "test pass@1"), _comparison(results, "asymgrpo", "test pass@1")
     g, rule = _comparison(results, "grpo_22_prompts", "test pass@1"), _comparison(results, "grpo_80_20", "test pass@1")
     expect(text, "dynamic\n  sampling ({} ± {}% against GRPO's {} ± {}; +{} ± {}) and GRPO w/ 22 prompts a step ({} ±\n  {}; +{} ± {}) gain; the 80/20 rule ({} ± {}; {} ± {})",
@@ -1037,7 +1038,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     gap5, noise5 = difference_on_first_seeds(results, "grpo_80_20", 5)
     assert abs(gap5) <= 2 * noise5  # "within noise here on five seeds"
     expect(text, "(within noise here on five seeds: {} ± {})", gap5, noise5)
-    expect(text, "from Clip-Cov's {} ± {} to AsymGRPO's {} ± {}", *mean_std(scores(results, "grpo_clip_cov")), *mean_std(scores(results, "asymgrpo")))
+    expect(text, "from Clip-Cov's {} ± {} to KL-Cov's {} ± {}", *mean_std(scores(results, "grpo_clip_cov")), *mean_std(scores(results, "grpo_kl_cov")))
     # what the third seed changed: adaptive AsymGRPO above GRPO on seeds 0 and 1 only
     early, early_noise = difference_on_first_seeds(results, "asymgrpo_adaptive", 2)
     assert early > 2 * early_noise
@@ -1045,22 +1046,25 @@ def test_entropy_controls_collapse_page_states_what_separates():
            scores_by_seed(results, "asymgrpo_adaptive")[2])
     c = _comparison(results, "asymgrpo_adaptive", "test pass@1")
     assert c["verdict"] == "within noise"
-    expect(text, "where seeds 3 to 7 leave it ({} ± {})", c["difference"], c["noise"])
-    # AsymGRPO: above GRPO on three to five seeds, by less with each, within noise from six on
+    expect(text, "where seeds 3 to 8 leave it ({} ± {})", c["difference"], c["noise"])
+    # AsymGRPO: above GRPO on three to five seeds, by less with each, within noise on six to eight, above on nine
     for count in (3, 4, 5):
         gap, se = difference_on_first_seeds(results, "asymgrpo", count)
         assert gap > 2 * se, count
-    assert a["verdict"] == "within noise"
-    grpo_by_seed = scores_by_seed(results, "grpo")
+    assert a["verdict"] == "above"
+    grpo_by_seed, asym_by_seed = scores_by_seed(results, "grpo"), scores_by_seed(results, "asymgrpo")
     assert sorted(grpo_by_seed, key=grpo_by_seed.get)[-2:] == [4, 5]  # "its two best"
-    six, seven = (difference_on_first_seeds(results, "asymgrpo", n) for n in (6, 7))
-    assert abs(six[0]) <= 2 * six[1] and abs(seven[0]) <= 2 * seven[1]
-    expect(text, "(+{} on\n  four, +{} on five), and is within noise on six (+{} ± {}), seven (+{} ± {}) and eight (+{} ± {}): GRPO's seeds 4\n  and 5 ({}% and {}%)",
-           *(difference_on_first_seeds(results, "asymgrpo", n)[0] for n in (4, 5)), *six, *seven, a["difference"], a["noise"], grpo_by_seed[4], grpo_by_seed[5])
+    six, seven, eight = (difference_on_first_seeds(results, "asymgrpo", n) for n in (6, 7, 8))
+    assert all(abs(gap) <= 2 * se for gap, se in (six, seven, eight))
+    expect(text, "(+{} on\n  four, +{} on five), within noise on six (+{} ± {}), seven (+{} ± {}) and eight (+{} ± {}),\n  and is above again on nine (+{} ± {}): "
+           "GRPO's seeds 4 and 5 ({}% and {}%) are its two best", *(difference_on_first_seeds(results, "asymgrpo", n)[0] for n in (4, 5)), *six, *seven, *eight,
+           a["difference"], a["noise"], grpo_by_seed[4], grpo_by_seed[5])
+    assert sorted(grpo_by_seed, key=grpo_by_seed.get)[1] == 8 and max(asym_by_seed, key=asym_by_seed.get) == 8
+    expect(text, "seed 8 is GRPO's second lowest ({}%) and AsymGRPO's highest ({}%)", grpo_by_seed[8], asym_by_seed[8])
     # dynamic sampling: its rounds a step, and what the extra samples did not buy
     rounds = diagnostic(results, "grpo_dynamic_sampling", "generation_rounds_mean")
     assert len(rounds) == len(rows["grpo_dynamic_sampling"]["seeds"]) and all(1 < r <= 4 for r in rounds)
-    expect(text, "at most 4 rounds: {}, {}, {}, {}, {}, {}, {} and {} rounds a step\n  on its eight seeds, so about {} times the rollouts", *rounds, statistics.mean(rounds))
+    expect(text, "at most 4 rounds: {}, {}, {}, {}, {}, {}, {}, {} and {} rounds a step\n  on its nine seeds, so about {} times the rollouts", *rounds, statistics.mean(rounds))
     assert all(not diagnostic(results, row, "generation_rounds_mean") for row in trained if row != "grpo_dynamic_sampling")
     # GRPO given as many rollouts a step: its prompts x the group against the rounds' mean x a round's rollouts
     study = side_by_side.STUDIES["entropy_controls"]
@@ -1079,7 +1083,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     first_three = {row: first_seeds(results, row, 3) for row in trained}
     assert min(trained, key=lambda row: statistics.stdev(first_three[row])) == "grpo_22_prompts"
     expect(text, "Its seed 3 ({}%) is its lowest by {} points, which took its seed\n  spread from the smallest of all rows ({} on three seeds) to {} on four "
-           "({} on eight)", by_seed[3], min(v for s, v in by_seed.items() if s != 3) - by_seed[3], statistics.stdev(first_three["grpo_22_prompts"]),
+           "({} on nine)", by_seed[3], min(v for s, v in by_seed.items() if s != 3) - by_seed[3], statistics.stdev(first_three["grpo_22_prompts"]),
            statistics.stdev(first_seeds(results, "grpo_22_prompts", 4)), sds["grpo_22_prompts"])
     # its groups whose rewards do not vary: more than GRPO's, so the token mean shrinks its steps more
     uniform = {row: statistics.mean(a + n for a, n in zip(diagnostic(results, row, "all_solved_mean"), diagnostic(results, row, "none_solved_mean")))
@@ -1097,17 +1101,19 @@ def test_entropy_controls_collapse_page_states_what_separates():
            mean("grpo_22_prompts", "entropy_mean"), mean("grpo", "entropy_final"), mean("grpo", "entropy_mean"))
     wide = {row: statistics.mean(wide_pass_at_64(rows, row)) for row in rows}
     assert verdict("grpo_dynamic_sampling", "entropy (last 10 steps)") == "below"
-    # its pass@64: below GRPO's on its first six seeds, within noise on seven and eight
-    sampled_six, grpo_six = (wide_on_first_seeds(results, row, 6) for row in ("grpo_dynamic_sampling", "grpo"))
-    assert statistics.mean(grpo_six) - statistics.mean(sampled_six) > 2 * standard_error(sampled_six, grpo_six)
-    sampled_seven, grpo_seven = (wide_on_first_seeds(results, row, 7) for row in ("grpo_dynamic_sampling", "grpo"))
-    gap_seven, noise_seven = statistics.mean(sampled_seven) - statistics.mean(grpo_seven), standard_error(sampled_seven, grpo_seven)
-    assert abs(gap_seven) <= 2 * noise_seven
+    # its pass@64: below GRPO's on its first six seeds, within noise on seven, eight and nine
+    def sampled_against_grpo_wide(count: int) -> tuple[float, float]:
+        sampled, grpo = (wide_on_first_seeds(results, row, count) for row in ("grpo_dynamic_sampling", "grpo"))
+        return statistics.mean(sampled) - statistics.mean(grpo), standard_error(sampled, grpo)
+
+    assert -sampled_against_grpo_wide(6)[0] > 2 * sampled_against_grpo_wide(6)[1]
+    seven, eight = sampled_against_grpo_wide(7), sampled_against_grpo_wide(8)
+    assert abs(seven[0]) <= 2 * seven[1] and abs(eight[0]) <= 2 * eight[1]
     c = _comparison(results, "grpo_dynamic_sampling", "test pass@k, largest k")
     assert c["verdict"] == "within noise"
-    expect(text, "collapses further than GRPO's ({} against {} over the last 10 steps), and its pass@64, below\n  GRPO's on six seeds, is within noise of it on seven ({} ± {}) and eight ({} against {}%; {} ± {})",
-           mean("grpo_dynamic_sampling", "entropy_final"), mean("grpo", "entropy_final"), gap_seven, noise_seven, wide["grpo_dynamic_sampling"], wide["grpo"],
-           c["difference"], c["noise"])
+    expect(text, "collapses further than GRPO's ({} against {} over the last 10 steps), and its pass@64, below\n  GRPO's on six seeds, is within noise of it on seven ({} ± {}), "
+           "eight ({} ± {}) and nine ({} against {}%; {} ± {})", mean("grpo_dynamic_sampling", "entropy_final"), mean("grpo", "entropy_final"), *seven, *eight,
+           wide["grpo_dynamic_sampling"], wide["grpo"], c["difference"], c["noise"])
     # adaptive AsymGRPO: the most final entropy and breadth; its controller at its bound
     assert max(trained, key=lambda r: mean(r, "entropy_final")) == "asymgrpo_adaptive" and max(trained, key=wide.get) == "asymgrpo_adaptive"
     c = _comparison(results, "asymgrpo_adaptive", "test pass@k, largest k")
@@ -1123,12 +1129,12 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "its positives carry {} of the\n  gradient norm ({}-{} under the GRPO-based methods", shares.pop("asymgrpo_adaptive"),
            min(shares.values()), max(shares.values()))
     c = _comparison(results, "asymgrpo", "test pass@k, largest k")
-    expect(text, "the same runs as in Table 1, on the same eight seeds: pass@1 within noise of GRPO's (+{} ±\n  {}), pass@64", a["difference"], a["noise"])
+    expect(text, "the same runs as in Table 1, on the same nine seeds: pass@1 above GRPO's (+{} ±\n  {}; provisional, see Power), pass@64", a["difference"], a["noise"])
     expect(text, "pass@64 above GRPO's ({} against {}%; +{} ± {}), more entropy over the last 10 steps\n  (+{} ± {})", wide["asymgrpo"], wide["grpo"],
            c["difference"], c["noise"], _comparison(results, "asymgrpo", "entropy (last 10 steps)")["difference"],
            _comparison(results, "asymgrpo", "entropy (last 10 steps)")["noise"])
     table1 = load(COLLAPSE)
-    assert rows["asymgrpo"]["seeds"] == list(range(8))  # "on the same eight seeds"
+    assert rows["asymgrpo"]["seeds"] == list(range(9))  # "on the same nine seeds"
     assert set(rows["asymgrpo"]["seeds"]) <= set(table1["rows"]["asymgrpo"]["seeds"])  # "the same runs as in Table 1"
     for row in ("grpo_clip_cov", "gspo", "grpo_80_20"):
         assert verdict(row, "entropy (mean)") == "above" and verdict(row, "test pass@k, largest k") == "within noise"
@@ -1139,8 +1145,8 @@ def test_entropy_controls_collapse_page_states_what_separates():
     assert c["verdict"] == "within noise"
     expect(text, "is GRPO's within noise from three on ({} ±\n  {})", c["difference"], c["noise"])
     clip_cov, gspo = (_comparison(results, row, "none solved") for row in ("grpo_clip_cov", "gspo"))
-    assert clip_cov["verdict"] == gspo["verdict"] == "within noise"
-    expect(text, "below on six, and within noise on seven and eight ({} ± {} points)", 100 * clip_cov["difference"], 100 * clip_cov["noise"])
+    assert clip_cov["verdict"] == "below" and gspo["verdict"] == "within noise"
+    expect(text, "below on six, within noise on seven and eight, and below again on nine ({} ± {} points)", 100 * clip_cov["difference"], 100 * clip_cov["noise"])
     expect(text, "is within\n  noise from five on ({} ± {} points)", 100 * gspo["difference"], 100 * gspo["noise"])
     assert not [c for c in results["comparisons"] if c["row"] in ("grpo_entropy_reg", "grpo_clip_higher") and c["verdict"] != "within noise"]
     c = _comparison(results, "grpo_clip_higher", "none solved")
@@ -1156,21 +1162,25 @@ def test_entropy_controls_collapse_page_states_what_separates():
     assert min(sds, key=sds.get) == "asymgrpo_adaptive" and max(sds, key=sds.get) == "grpo_clip_cov"
     pooled = pooled_seed_sd(results, trained)
     first_n = lambda n: math.sqrt(statistics.mean(statistics.variance(first_seeds(results, row, n)) for row in trained))  # noqa: E731
-    expect(text, "over the {} trained rows ranges from {} (adaptive\nAsymGRPO) to {} points (Clip-Cov); pooled it is **{} points** ({} on three seeds, {} on\nfour, {} on five, {} on six, {} on seven)",
-           len(trained), sds["asymgrpo_adaptive"], sds["grpo_clip_cov"], pooled, first_n(3), first_n(4), first_n(5), first_n(6), first_n(7))
+    expect(text, "over the {} trained rows ranges from {} (adaptive\nAsymGRPO) to {} points (Clip-Cov); pooled it is **{} points** ({} on three seeds, {} on\nfour, {} on five, {} on six, {} on seven, {} on eight)",
+           len(trained), sds["asymgrpo_adaptive"], sds["grpo_clip_cov"], pooled, first_n(3), first_n(4), first_n(5), first_n(6), first_n(7), first_n(8))
     seeds = len(rows["grpo"]["seeds"])
     pooled_noise = pooled * math.sqrt(2 / seeds)
     expect(text, "the standard error of a difference between two rows is then about {} points, and a difference must\nexceed about {}",
            pooled_noise, 2 * pooled_noise)
-    assert a["difference"] < 2 * min(a["noise"], pooled_noise)  # "within twice its own standard error and twice the pooled one"
-    expect(text, "AsymGRPO's +{} in pass@1 is within twice its own standard error ({}) and\ntwice the pooled one ({})",
+    assert a["difference"] > 2 * max(a["noise"], pooled_noise)  # "beyond twice its own standard error and twice the pooled one"
+    expect(text, "AsymGRPO's +{} in pass@1 is beyond twice its own standard error ({}) and\ntwice the pooled one ({})",
            a["difference"], 2 * a["noise"], 2 * pooled_noise)
+    expect(text, "Its margin over the line is {}-{} points", a["difference"] - 2 * pooled_noise, a["difference"] - 2 * a["noise"])
+    table1_pooled = pooled_seed_sd(load(COLLAPSE), [row for row in load(COLLAPSE)["rows"] if row != "base"])
+    table1_line = 2 * table1_pooled * math.sqrt(2 / seeds)
+    assert a["difference"] <= table1_line  # "within which the same two rows' gain falls"
+    expect(text, "Table 1's pooled spread ({},\nover its 14 rows, the adversarial ones included) puts twice the standard error at {}", table1_pooled, table1_line)
     assert -rule["difference"] > 2 * max(rule["noise"], pooled_noise)
     expect(text, "The 80/20 rule's {} is beyond both ({} and {})", rule["difference"], 2 * rule["noise"], 2 * pooled_noise)
     blocked, blocked_dof = seed_blocked_sd(results, trained)
     assert blocked >= pooled
     expect(text, "the spread left is {} points ({} degrees\nof freedom), no smaller than the pooled {}", blocked, blocked_dof, pooled)
-    table1_pooled = pooled_seed_sd(load(COLLAPSE), [row for row in load(COLLAPSE)["rows"] if row != "base"])
     expect(text, "A standard\nerror of {} points at this spread takes about {} seeds a row (Table 1's pooled spread in the regime,\n{}, asks about {})",
            0.8, round(2 * (pooled / 0.8) ** 2), table1_pooled, round(2 * (table1_pooled / 0.8) ** 2))
 
@@ -1185,7 +1195,8 @@ def test_readme_summary_of_the_entropy_controls_in_the_regime_matches_its_result
     seed_sittings = [entry["wall_s"] / 60 for entry in invocations("docs/entropy_controls_collapse") if entry["runs_done"] == 6]
     expect(text, "six methods a seed a ~{}-minute sitting", statistics.mean(seed_sittings))
     pass1 = {c["row"]: c["verdict"] for c in results["comparisons"] if c["quantity"] == "test pass@1"}
-    assert {row for row, v in pass1.items() if v == "above"} == {"grpo_dynamic_sampling", "grpo_22_prompts"}  # "Only the two methods that draw more rollouts"
+    # "The two methods that draw more rollouts gain 12 points", and AsymGRPO, provisionally (below)
+    assert {row for row, v in pass1.items() if v == "above"} == {"grpo_dynamic_sampling", "grpo_22_prompts", "asymgrpo"}
     assert {row for row, v in pass1.items() if v == "below"} == {"grpo_80_20"}
     assert _comparison(load(CONTROLS), "grpo_80_20", "test pass@1")["verdict"] == "below"  # "as at the short scale"
     expect(text, "the 80/20 rule loses\n({} points", _comparison(results, "grpo_80_20", "test pass@1")["difference"])
@@ -1201,9 +1212,14 @@ def test_readme_summary_of_the_entropy_controls_in_the_regime_matches_its_result
            statistics.mean(ours) - statistics.mean(theirs), standard_error(ours, theirs))
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) < 2 * standard_error(ours, theirs)
     c = _comparison(results, "asymgrpo", "test pass@1")
-    assert c["verdict"] == "within noise"
-    expect(text, "AsymGRPO's +{}\npoints (Table 1's runs) is within noise on eight seeds", c["difference"])
-    assert len(rows["grpo"]["seeds"]) == 8
+    trained = [row for row in rows if row != "base"]
+    line = 2 * pooled_seed_sd(results, trained) * math.sqrt(2 / len(rows["grpo"]["seeds"]))
+    table1 = load(COLLAPSE)
+    table1_line = 2 * pooled_seed_sd(table1, [row for row in table1["rows"] if row != "base"]) * math.sqrt(2 / len(rows["grpo"]["seeds"]))
+    assert 2 * max(c["noise"], line / 2) < c["difference"] <= table1_line
+    expect(text, "AsymGRPO's +{}\npoints (Table 1's runs) is beyond twice its own standard error and this study's pooled one on nine seeds,\nby {}-{} points",
+           c["difference"], c["difference"] - line, c["difference"] - 2 * c["noise"])
+    assert len(rows["grpo"]["seeds"]) == 9
     assert _comparison(results, "asymgrpo_adaptive", "test pass@1")["verdict"] == "within noise"
     expect(text, "is within noise of it from three on ({} points), and has the most entropy at\nthe end ({}) and the highest pass@64 ({}%)",
            _comparison(results, "asymgrpo_adaptive", "test pass@1")["difference"], mean("asymgrpo_adaptive", "entropy_final"), wide("asymgrpo_adaptive"))
