@@ -766,10 +766,14 @@ def test_table1_collapse_page_matches_its_results():
            *mean_std(scores(results, "grpo")), *asym)
     expect(text, "symmetric variant ({} ± {}, {},\n  SE {})", *mean_std(scores(results, "asymgrpo_symmetric")), *sym)
     expect(text, "clip-higher variant ({} ± {}, {}, SE {})", *mean_std(scores(results, "asymgrpo_clip_higher")), *clip)
-    expect(text, "more entropy at the end than GRPO\n  ({} vs {})", final["asymgrpo"], final["grpo"])
+    # "Beyond any noise are the entropy and the breadth"
+    more_entropy = (final["asymgrpo"] - final["grpo"], standard_error(diagnostic(results, "asymgrpo", "entropy_final"), diagnostic(results, "grpo", "entropy_final")))
+    broader = (wide["asymgrpo"] - wide["grpo"], standard_error(wide_pass_at_64(rows, "asymgrpo"), wide_pass_at_64(rows, "grpo")))
+    assert all(gap > 2 * se for gap, se in (more_entropy, broader))
+    expect(text, "more entropy at the end than GRPO ({} vs {}: +{}, SE {})", final["asymgrpo"], final["grpo"], *more_entropy)
     ranked = sorted(trained, key=wide.get, reverse=True)
     assert ranked[:2] == ["passk", "asymgrpo"]
-    expect(text, "second-highest pass@64 of the trained rows ({}%, after Pass@K\n  training's {}%)", wide["asymgrpo"], wide["passk"])
+    expect(text, "second-highest pass@64 of the trained rows ({}%, +{} over GRPO's, SE {}; after Pass@K training's {}%)", wide["asymgrpo"], *broader, wide["passk"])
     passk, increase, decrease = versus_grpo("passk"), versus_grpo("ent_increase"), versus_grpo("ent_decrease")
     assert all(-gap > 2 * max(se, pooled_se) for gap, se in (passk, increase, decrease))  # "beyond the pooled noise"
     expect(text, "It is {} points below GRPO at pass@1 (SE {})", -passk[0], passk[1])
