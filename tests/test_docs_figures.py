@@ -130,10 +130,11 @@ def standard_error(a: list[float], b: list[float]) -> float:
     return math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
 
 
-def difference_on_first_seeds(results: dict, row: str, count: int) -> tuple[float, float]:
-    """``row``'s mean test pass@1 minus GRPO's on seeds 0 to ``count`` - 1, and its standard error
-    (a verdict as the page gave it before its later seeds)."""
-    ours, grpo = first_seeds(results, row, count), first_seeds(results, "grpo", count)
+def difference_on_first_seeds(results: dict, row: str, count: int, reader=first_seeds) -> tuple[float, float]:
+    """``row``'s mean test pass@1 (or what ``reader``, e.g. :func:`wide_on_first_seeds`, reads) minus
+    GRPO's on seeds 0 to ``count`` - 1, and its standard error (a verdict as the page gave it before
+    its later seeds)."""
+    ours, grpo = reader(results, row, count), reader(results, "grpo", count)
     return statistics.mean(ours) - statistics.mean(grpo), standard_error(ours, grpo)
 
 
@@ -663,6 +664,12 @@ def pooled_seed_sd(results: dict, rows: list[str]) -> float:
     return math.sqrt(statistics.mean(statistics.variance(scores(results, row)) for row in rows))
 
 
+def pooled_difference_se(results: dict, seeds: int) -> float:
+    """The standard error of a difference between two rows of ``seeds`` seeds each at the seed spread
+    pooled over the study's trained rows (every row but the base policy)."""
+    return pooled_seed_sd(results, [row for row in results["rows"] if row != "base"]) * math.sqrt(2 / seeds)
+
+
 def seed_blocked_sd(results: dict, rows: list[str]) -> tuple[float, int]:
     """The spread of test pass@1 left once each seed's mean over ``rows`` is taken out (rows x seeds,
     additive, on the seeds every row has), and its degrees of freedom: below the pooled seed sd only
@@ -740,7 +747,7 @@ def test_table1_collapse_page_matches_its_results():
 
     asym, sym, clip = versus_grpo("asymgrpo"), versus_grpo("asymgrpo_symmetric"), versus_grpo("asymgrpo_clip_higher")
     pooled = pooled_seed_sd(results, trained)
-    pooled_se = pooled * math.sqrt(2 / len(scores(results, "grpo")))
+    pooled_se = pooled_difference_se(results, len(scores(results, "grpo")))
     # "above GRPO again at nine seeds by its own seeds' noise, not by the pooled noise"
     assert 2 * asym[1] < asym[0] <= 2 * pooled_se
     expect(text, "so\n  beyond twice it ({}); but the pooled spread's standard error at nine seeds is {}, and +{} is\n  within twice that ({})",
@@ -803,7 +810,7 @@ def test_table1_collapse_page_matches_its_results():
            *scores(results, "ent_decrease"))
     expect(text, "pooled over the {} trained rows ({}\ndegrees of freedom) it is **{} points**", len(trained),
            sum(len(scores(results, r)) - 1 for r in trained), pooled)
-    per = [pooled * math.sqrt(2 / n) for n in (len(scores(results, "grpo")), 12)]
+    per = [pooled_difference_se(results, n) for n in (len(scores(results, "grpo")), 12)]
     expect(text, "is {} at 9 seeds a row and {} at 12: a difference must exceed about {} and {}\npoints", *per, *(2 * p for p in per))
     calm = pooled_seed_sd(results, [row for row in trained if row != "ent_decrease"])
     assert sds["ent_decrease"] > 2 * statistics.median(sds.values())  # "twice that of most rows"
@@ -859,7 +866,7 @@ def test_readme_summary_of_table1_in_the_regime_matches_its_results():
     expect(text, "rises from {}% to {}-{}%", means["base"], min(means[r] for r in trained), max(means[r] for r in trained))
     gap, se = means["asymgrpo"] - means["grpo"], standard_error(scores(results, "asymgrpo"), scores(results, "grpo"))
     pooled = pooled_seed_sd(results, trained)
-    pooled_se = pooled * math.sqrt(2 / len(scores(results, "grpo")))
+    pooled_se = pooled_difference_se(results, len(scores(results, "grpo")))
     assert 2 * se < gap <= 2 * pooled_se  # "beyond twice its own pair's standard error ... but within twice the pooled one"
     expect(text, "within twice the pooled one ({})", 2 * pooled_se)
     assert all(abs(means[row] - means["grpo"]) <= 2 * standard_error(scores(results, row), scores(results, "grpo"))
@@ -1106,12 +1113,8 @@ def test_entropy_controls_collapse_page_states_what_separates():
     wide = {row: statistics.mean(wide_pass_at_64(rows, row)) for row in rows}
     assert verdict("grpo_dynamic_sampling", "entropy (last 10 steps)") == "below"
     # its pass@64: below GRPO's on its first six seeds, within noise on seven, eight and nine
-    def sampled_against_grpo_wide(count: int) -> tuple[float, float]:
-        sampled, grpo = (wide_on_first_seeds(results, row, count) for row in ("grpo_dynamic_sampling", "grpo"))
-        return statistics.mean(sampled) - statistics.mean(grpo), standard_error(sampled, grpo)
-
-    assert -sampled_against_grpo_wide(6)[0] > 2 * sampled_against_grpo_wide(6)[1]
-    seven, eight = sampled_against_grpo_wide(7), sampled_against_grpo_wide(8)
+    six, seven, eight = (difference_on_first_seeds(results, "grpo_dynamic_sampling", n, wide_on_first_seeds) for n in (6, 7, 8))
+    assert -six[0] > 2 * six[1]
     assert abs(seven[0]) <= 2 * seven[1] and abs(eight[0]) <= 2 * eight[1]
     c = _comparison(results, "grpo_dynamic_sampling", "test pass@k, largest k")
     assert c["verdict"] == "within noise"
@@ -1169,7 +1172,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
     expect(text, "over the {} trained rows ranges from {} (adaptive\nAsymGRPO) to {} points (Clip-Cov); pooled it is **{} points** ({} on three seeds, {} on\nfour, {} on five, {} on six, {} on seven, {} on eight)",
            len(trained), sds["asymgrpo_adaptive"], sds["grpo_clip_cov"], pooled, first_n(3), first_n(4), first_n(5), first_n(6), first_n(7), first_n(8))
     seeds = len(rows["grpo"]["seeds"])
-    pooled_noise = pooled * math.sqrt(2 / seeds)
+    pooled_noise = pooled_difference_se(results, seeds)
     expect(text, "the standard error of a difference between two rows is then about {} points, and a difference must\nexceed about {}",
            pooled_noise, 2 * pooled_noise)
     assert a["difference"] > 2 * max(a["noise"], pooled_noise)  # "beyond twice its own standard error and twice the pooled one"
@@ -1177,7 +1180,7 @@ def test_entropy_controls_collapse_page_states_what_separates():
            a["difference"], 2 * a["noise"], 2 * pooled_noise)
     expect(text, "Its margin over the line is {}-{} points", a["difference"] - 2 * pooled_noise, a["difference"] - 2 * a["noise"])
     table1_pooled = pooled_seed_sd(load(COLLAPSE), [row for row in load(COLLAPSE)["rows"] if row != "base"])
-    table1_line = 2 * table1_pooled * math.sqrt(2 / seeds)
+    table1_line = 2 * pooled_difference_se(load(COLLAPSE), seeds)
     assert a["difference"] <= table1_line  # "within which the same two rows' gain falls"
     expect(text, "Table 1's pooled spread ({},\nover its 14 rows, the adversarial ones included) puts twice the standard error at {}", table1_pooled, table1_line)
     assert -rule["difference"] > 2 * max(rule["noise"], pooled_noise)
@@ -1216,10 +1219,7 @@ def test_readme_summary_of_the_entropy_controls_in_the_regime_matches_its_result
            statistics.mean(ours) - statistics.mean(theirs), standard_error(ours, theirs))
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) < 2 * standard_error(ours, theirs)
     c = _comparison(results, "asymgrpo", "test pass@1")
-    trained = [row for row in rows if row != "base"]
-    line = 2 * pooled_seed_sd(results, trained) * math.sqrt(2 / len(rows["grpo"]["seeds"]))
-    table1 = load(COLLAPSE)
-    table1_line = 2 * pooled_seed_sd(table1, [row for row in table1["rows"] if row != "base"]) * math.sqrt(2 / len(rows["grpo"]["seeds"]))
+    line, table1_line = (2 * pooled_difference_se(study, len(rows["grpo"]["seeds"])) for study in (results, load(COLLAPSE)))
     assert 2 * max(c["noise"], line / 2) < c["difference"] <= table1_line
     expect(text, "AsymGRPO's +{}\npoints (Table 1's runs) is beyond twice its own standard error and this study's pooled one on nine seeds,\nby {}-{} points",
            c["difference"], c["difference"] - line, c["difference"] - 2 * c["noise"])
